@@ -1,0 +1,31 @@
+# Everything a fresh clone needs, from the package registries: `make demo`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: demo test data venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Fashion-MNIST offline comes from Debian's dataset-fashion-mnist; without root or apt, prepare
+# falls back to a --source_dir or a download and says how if all fail.
+$(FASHION_DIR):
+	-(apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null 2>&1
+
+data: venv $(FASHION_DIR)
+	$(PY) -m jaxunsup.data prepare mnist fashion_mnist
+
+test: data
+	$(PY) -m pytest -q tests notebooks --nbmake
+
+demo: data
+	$(PY) experiments/demo.py --workdir=runs/demo
+
+clean:
+	rm -rf $(VENV) runs

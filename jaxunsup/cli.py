@@ -1,0 +1,49 @@
+"""Entry-point plumbing: absl flags, and bad input as one line on stderr with exit code 2."""
+
+import sys
+from typing import Callable
+
+from absl import app, flags, logging
+
+from jaxunsup.errors import UsageError
+
+
+def fail(message: str) -> None:
+  """Prints `error: message` (first line only) to stderr and exits with code 2."""
+  first = str(message).strip().splitlines()[0] if str(message).strip() else "bad input"
+  print(f"error: {first}", file=sys.stderr)
+  sys.exit(2)
+
+
+def _parse_flags(argv):
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    cause = e.__cause__ or e.__context__
+    fail(str(cause) if isinstance(cause, UsageError) else str(e))
+  except UsageError as e:  # raised by a config file's get_config while flags are parsed
+    fail(str(e))
+  except (AttributeError, KeyError) as e:  # ml_collections: an override names no config field
+    key = str(e.args[0] if e.args else e).strip("'\"")
+    fail(f"unknown config key {key!r}; overrides must name fields of the config "
+         "(--config.FIELD.SUBFIELD=VALUE)")
+  except (TypeError, ValueError) as e:
+    fail(f"bad config override: {e}")
+
+
+def run(main: Callable) -> None:
+  """Like absl.app.run, but flag errors and UsageError end the process with exit code 2."""
+
+  def guarded(argv):
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
+    try:
+      return main(argv)
+    except UsageError as e:
+      fail(str(e))
+    except OSError as e:
+      if "config file" not in str(e):  # ml_collections reports a missing config file lazily
+        raise
+      fail("cannot load the --config file: " + " ".join(str(e).split(":", 1)[-1].split()))
+
+  app.run(guarded, flags_parser=_parse_flags)

@@ -1,0 +1,1 @@
+"""Experiment configs as importable data; experiments/configs/ points the launchers here."""

@@ -1,0 +1,96 @@
+"""Configs for experiments/autoencoder.py: the autoencoder family on MNIST / Fashion-MNIST.
+
+Variants (`--config=experiments/configs/autoencoder.py:VARIANT`):
+  default   a plain MLP autoencoder, 32-d latent.
+  smoke     seconds on CPU; two checkpoints; used by the tests.
+  demo      the small budget `make demo` uses for every model of the family.
+  hinton    784-1000-500-250-30 deep autoencoder (Hinton & Salakhutdinov 2006).
+  vae_iwae  VAE with 2x200 tanh layers and 50 latents (Burda et al. 2016, 1-layer, k=1).
+Reference commands and the figures they reached are in the variant functions below and in README.md.
+"""
+
+import ml_collections
+
+from jaxunsup.errors import UsageError
+
+
+def base() -> ml_collections.ConfigDict:
+  """Every field an autoencoder run reads; variants override a few."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  c.model = ml_collections.ConfigDict({
+      "name": "mlp",           # mlp | conv | denoising | vae
+      "latent_dim": 32,
+      "hidden": (512, 256),    # mlp layers, input side first; the decoder mirrors them
+      "features": (16, 32),    # conv channels, input side first; each stage halves the image
+      "activation": "relu",
+      "backbone": "mlp",       # architecture for denoising and vae: mlp | conv
+      "noise": "mask",         # denoising corruption: mask | gaussian
+      "noise_level": 0.3,      # masked fraction, or Gaussian std
+  })
+  c.train = ml_collections.ConfigDict({
+      "batch_size": 256, "steps": 3000, "learning_rate": 1e-3, "schedule": "constant",
+      "final_lr_fraction": 0.0, "weight_decay": 0.0, "grad_clip": 0.0,
+      "loss": "mse",           # mse | bce (the VAE always uses its Bernoulli ELBO)
+      "log_every": 50, "eval_every": 500, "checkpoint_every": 1000, "max_to_keep": 3,
+  })
+  c.eval = ml_collections.ConfigDict({
+      "examples": 2000,        # test images scored at each periodic eval
+      "iw_samples": 5000,      # importance samples for the VAE's test NLL
+      "iw_chunk": 250, "iw_batch": 100,
+      "binarize_seed": 0,      # the fixed binarization of the VAE's test set
+      "num_samples": 10000,    # VAE samples written to samples.npy
+  })
+  return c
+
+
+def smoke(c):
+  """Seconds on CPU, two checkpoints; the tests run it."""
+  c.model.hidden = (64, 32)
+  c.model.features = (8, 16)
+  c.model.latent_dim = 8
+  c.train.update(batch_size=64, steps=40, log_every=10, eval_every=20, checkpoint_every=20)
+  c.eval.update(examples=256, iw_samples=20, iw_chunk=10, iw_batch=500, num_samples=64)
+
+
+def demo(c):
+  """The small budget of `make demo` (see README for its figures)."""
+  c.train.update(steps=1500, log_every=50, eval_every=500, checkpoint_every=500)
+  c.eval.update(iw_samples=500, iw_chunk=250, iw_batch=500, num_samples=1000)
+
+
+def hinton(c):
+  """784-1000-500-250-30 (Hinton & Salakhutdinov, Science 2006: test SSE 3.00 per image).
+
+  python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:hinton \\
+      --workdir=runs/hinton
+  """
+  c.model.update(hidden=(1000, 500, 250), latent_dim=30)
+  c.train.update(steps=30000, learning_rate=1e-3, schedule="cosine", loss="bce",
+                 eval_every=2500, checkpoint_every=2500)
+
+
+def vae_iwae(c):
+  """VAE, 2x200 tanh, 50 latents, dynamically binarized MNIST (Burda et al.: NLL 86.76).
+
+  python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:vae_iwae \\
+      --workdir=runs/vae_iwae
+  """
+  c.model.update(name="vae", hidden=(200, 200), latent_dim=50, activation="tanh")
+  c.train.update(batch_size=100, steps=100000, learning_rate=1e-3, schedule="cosine",
+                 eval_every=5000, checkpoint_every=5000)
+
+
+VARIANTS = {"default": lambda c: None, "smoke": smoke, "demo": demo, "hinton": hinton,
+            "vae_iwae": vae_iwae}
+
+
+def get_config(variant: str = "default") -> ml_collections.ConfigDict:
+  """The config of `variant` (see the module docstring)."""
+  variant = variant or "default"
+  if variant not in VARIANTS:
+    raise UsageError(f"unknown config variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+  c = base()
+  VARIANTS[variant](c)
+  return c

@@ -1,0 +1,73 @@
+"""Base TFDS builder for 28x28 grey-scale datasets stored as array_record.
+
+Features are plain uint8 Tensors (stored as raw bytes) and a ClassLabel, the
+kinds TFDS can encode and decode without TensorFlow; `tfds.features.Image`
+would need TensorFlow.
+"""
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from jaxunsup.data import sources
+from jaxunsup.data import specs
+
+
+class IdxImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """Builds a dataset from the first source in `sources.resolve` that works."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "First release: uint8 images in canonical order."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      "Give --source_dir DIR holding train-images-idx3-ubyte,"
+      " train-labels-idx1-ubyte, t10k-images-idx3-ubyte and"
+      " t10k-labels-idx1-ubyte (each may end in .gz).")
+  DESCRIPTION = ""
+  HOMEPAGE = ""
+  CITATION = ""
+
+  def __init__(self, *, from_manual_dir: bool = False,
+               verify_hash: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self._from_manual_dir = from_manual_dir
+    self._verify_hash = verify_hash
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return tfds.core.DatasetInfo(
+        builder=self,
+        description=self.DESCRIPTION,
+        features=tfds.features.FeaturesDict({
+            "image": tfds.features.Tensor(
+                shape=(28, 28, 1), dtype=np.uint8,
+                encoding=tfds.features.Encoding.BYTES),
+            "label": tfds.features.ClassLabel(
+                names=specs.SPECS[self.name].class_names),
+        }),
+        supervised_keys=("image", "label"),
+        homepage=self.HOMEPAGE,
+        citation=self.CITATION,
+        # Keep the canonical IDX order; training code shuffles for itself.
+        disable_shuffling=True,
+        # Records which source the data came from (saved in metadata.json).
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    # Everything is read and verified here, before TFDS writes a record.
+    splits, origin = sources.resolve(
+        self.name, dl_manager, self._from_manual_dir, self._verify_hash)
+    self.info.metadata["source"] = origin
+    return {
+        split: self._generate_examples(images, labels)
+        for split, (images, labels) in splits.items()
+    }
+
+  def _generate_examples(self, images, labels):
+    for i in range(len(labels)):
+      yield i, {"image": images[i], "label": int(labels[i])}
+
+  # prepare() prints its own one-line summary instead of TFDS's banners.
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass

@@ -1,0 +1,1 @@
+"""TFDS builder for MNIST (see mnist_dataset_builder.py)."""

@@ -1,0 +1,32 @@
+"""Static facts about the datasets: names, shapes and classes."""
+
+import dataclasses
+
+DATASETS = ("mnist", "fashion_mnist")
+SPLITS = ("train", "test")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+  """What a model needs to know about a dataset before seeing it."""
+  name: str
+  shape: tuple[int, int, int]
+  num_classes: int
+  class_names: tuple[str, ...]
+
+
+SPECS = {
+    "mnist": DatasetSpec(
+        name="mnist",
+        shape=(28, 28, 1),
+        num_classes=10,
+        class_names=tuple(str(d) for d in range(10)),
+    ),
+    "fashion_mnist": DatasetSpec(
+        name="fashion_mnist",
+        shape=(28, 28, 1),
+        num_classes=10,
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    ),
+}

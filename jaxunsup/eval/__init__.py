@@ -1,0 +1,1 @@
+"""Evaluations that outlive one experiment: baselines, scores, probes."""

@@ -1,0 +1,1 @@
+"""One module per training objective: its losses and its train step."""

@@ -1,0 +1,98 @@
+"""Variational autoencoder with a Bernoulli decoder (Kingma & Welling 2014) and IWAE evaluation."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxunsup.train.state import AEState, global_norm
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def posterior(state: AEState, x_BxHxWxC: jnp.ndarray, enc_params=None):
+  """Mean and log-variance of q(z|x)."""
+  params = state.encoder.params if enc_params is None else enc_params
+  stats_Bx2D = state.encoder.apply_fn({"params": params}, x_BxHxWxC)
+  mean_BxD, logvar_BxD = jnp.split(stats_Bx2D, 2, axis=-1)
+  return mean_BxD, logvar_BxD
+
+
+def decode_logits(state: AEState, z_BxD: jnp.ndarray, dec_params=None) -> jnp.ndarray:
+  """Per-pixel Bernoulli logits of p(x|z)."""
+  params = state.decoder.params if dec_params is None else dec_params
+  return state.decoder.apply_fn({"params": params}, z_BxD)
+
+
+def bernoulli_log_likelihood(logits_BxHxWxC: jnp.ndarray, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """log p(x|z) per example, summed over pixels."""
+  ll = -optax.sigmoid_binary_cross_entropy(logits_BxHxWxC, x_BxHxWxC)
+  return ll.reshape((ll.shape[0], -1)).sum(-1)
+
+
+def gaussian_kl(mean_BxD: jnp.ndarray, logvar_BxD: jnp.ndarray) -> jnp.ndarray:
+  """KL(N(mean, exp(logvar)) || N(0, I)) per example, in closed form."""
+  return 0.5 * jnp.sum(jnp.exp(logvar_BxD) + jnp.square(mean_BxD) - 1.0 - logvar_BxD, axis=-1)
+
+
+def binarize(x_BxHxWxC: jnp.ndarray, rng: jax.Array) -> jnp.ndarray:
+  """Dynamic binarization: each pixel is a Bernoulli draw with its intensity as probability."""
+  return jax.random.bernoulli(rng, x_BxHxWxC).astype(jnp.float32)
+
+
+def elbo(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, enc_params=None, dec_params=None):
+  """Per-example ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)), one reparameterised sample."""
+  mean, logvar = posterior(state, x_bin, enc_params)
+  z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mean.shape)
+  log_px = bernoulli_log_likelihood(decode_logits(state, z, dec_params), x_bin)
+  kl = gaussian_kl(mean, logvar)
+  return log_px - kl, log_px, kl
+
+
+def train_step(state: AEState, batch: dict, rng: jax.Array):
+  """One step on the negative ELBO of a freshly binarized batch."""
+  bin_rng, z_rng = jax.random.split(rng)
+  x_bin = binarize(batch["image"], bin_rng)
+
+  def loss_fn(enc_params, dec_params):
+    value, log_px, kl = elbo(state, x_bin, z_rng, enc_params, dec_params)
+    return -jnp.mean(value), (jnp.mean(log_px), jnp.mean(kl))
+
+  (loss, (log_px, kl)), (g_enc, g_dec) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+      state.encoder.params, state.decoder.params)
+  new_state = AEState(encoder=state.encoder.apply_gradients(grads=g_enc),
+                      decoder=state.decoder.apply_gradients(grads=g_dec))
+  metrics = {"loss": loss, "log_px": log_px, "kl": kl, "grad_norm": global_norm([g_enc, g_dec]),
+             "param_norm": global_norm([new_state.encoder.params, new_state.decoder.params])}
+  return new_state, metrics
+
+
+def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_samples: int,
+                      chunk: int = 250) -> jnp.ndarray:
+  """Importance-weighted estimate of log p(x) per example (Burda et al. 2016, eq. 8).
+
+  log p(x) ~ logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x).
+  Samples are drawn `chunk` at a time and combined with a running logsumexp to bound memory.
+  """
+  mean, logvar = posterior(state, x_bin)
+  std = jnp.exp(0.5 * logvar)
+  chunk = min(chunk, num_samples)
+  if num_samples % chunk:
+    raise ValueError(f"iw_samples {num_samples} must be a multiple of the chunk {chunk}")
+
+  def log_weights(key):
+    eps_KxBxD = jax.random.normal(key, (chunk, *mean.shape))
+    z = mean + std * eps_KxBxD
+    logits = jax.vmap(lambda zk: decode_logits(state, zk))(z)
+    log_px = jax.vmap(lambda lk: bernoulli_log_likelihood(lk, x_bin))(logits)
+    log_pz = -0.5 * jnp.sum(jnp.square(z) + LOG_2PI, axis=-1)
+    log_qz = -0.5 * jnp.sum(jnp.square(eps_KxBxD) + LOG_2PI + logvar, axis=-1)
+    return log_px + log_pz - log_qz
+
+  def body(acc_B, key):
+    return jnp.logaddexp(acc_B, jax.nn.logsumexp(log_weights(key), axis=0)), None
+
+  keys = jax.random.split(rng, num_samples // chunk)
+  total_B, _ = jax.lax.scan(body, jnp.full(mean.shape[:1], -jnp.inf), keys)
+  return total_B - math.log(num_samples)

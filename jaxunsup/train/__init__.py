@@ -1,0 +1,1 @@
+"""Training machinery shared by every experiment: state, loop, checkpoints, logging."""

@@ -1,0 +1,146 @@
+"""The one training loop: on-device batches, logging, eval, checkpoints, exact resume, NaN stop."""
+
+import dataclasses
+import functools
+import math
+import os
+import time
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxunsup.errors import UsageError
+from jaxunsup.train import checkpoint, workdir as workdir_lib
+from jaxunsup.train.metrics_writer import MetricWriter
+
+# Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
+INIT, DATA, STEP, EVAL = range(4)
+
+
+class NonFiniteLoss(UsageError):
+  """Training produced NaN or Inf: reported like bad input, since the fix is in the config."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What the loop needs from an objective; all functions are pure.
+
+  init: rng -> state.
+  train_step: (state, batch, rng) -> (state, metrics); batch = {"image": float B x H x W x C in [0, 1]}.
+  evaluate: (state, rng) -> dict of floats, run every `train.eval_every` steps.
+  """
+  init: Callable[[jax.Array], Any]
+  train_step: Callable[[Any, Mapping[str, jnp.ndarray], jax.Array], tuple]
+  evaluate: Callable[[Any, jax.Array], Mapping[str, float]]
+
+
+@dataclasses.dataclass
+class LoopResult:
+  state: Any
+  steps: int
+  train_seconds: float
+  resumed_from: int
+
+
+def validate(train_cfg: ml_collections.ConfigDict, num_examples: int) -> None:
+  """Checks the `train` fields the loop uses; raises UsageError on nonsense."""
+  for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+    value = train_cfg[name]
+    if not isinstance(value, int) or value < 1:
+      raise UsageError(f"train.{name} must be a positive integer, got {value!r}")
+  if train_cfg.batch_size > num_examples:
+    raise UsageError(f"train.batch_size {train_cfg.batch_size} exceeds the {num_examples} training examples")
+
+
+def make_batch_step(task: Task, batch_size: int) -> Callable:
+  """Jits one step that gathers its batch on device by index, then calls the objective's step."""
+
+  @functools.partial(jax.jit, donate_argnums=0)
+  def batch_step(state, images_NxHxWxC, perm_N, step, step_key):
+    steps_per_epoch = perm_N.shape[0] // batch_size
+    idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
+    batch = {"image": images_NxHxWxC[idx_B].astype(jnp.float32) / 255.0}
+    return task.train_step(state, batch, jax.random.fold_in(step_key, step))
+
+  return batch_step
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def epoch_permutation(data_key: jax.Array, epoch: int, n: int) -> jnp.ndarray:
+  """The example order of one epoch, a function of (seed, epoch) only, so resume replays it."""
+  return jax.random.permutation(jax.random.fold_in(data_key, epoch), n)
+
+
+def _mean_rows(pending: list) -> dict:
+  rows = jax.device_get(pending)
+  return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
+          train_images_NxHxWxC: np.ndarray) -> LoopResult:
+  """Runs `task` for `config.train.steps` steps in `workdir`, resuming from its last checkpoint."""
+  tc = config.train
+  n = train_images_NxHxWxC.shape[0]
+  validate(tc, n)
+  os.makedirs(workdir, exist_ok=True)
+  mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
+  has_config = workdir_lib.check_config(config, workdir, mngr.latest_step() is not None)
+
+  root = jax.random.key(config.seed)
+  keys = {name: jax.random.fold_in(root, name) for name in (INIT, DATA, STEP, EVAL)}
+  state = task.init(keys[INIT])
+  restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, root, 0, 0.0))
+  start, elapsed = 0, 0.0
+  if restored is not None:
+    if not np.array_equal(restored["rng"], jax.random.key_data(root)):
+      raise UsageError(f"checkpoint in {workdir} was made with another seed; use a new --workdir")
+    state, start, elapsed = restored["state"], int(restored["step"]), float(restored["train_seconds"])
+  if not has_config:
+    workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE),
+                           workdir_lib.config_to_json(config))
+  writer = MetricWriter(workdir, start)
+
+  images = jnp.asarray(train_images_NxHxWxC)
+  batch_step = make_batch_step(task, tc.batch_size)
+  steps_per_epoch = n // tc.batch_size
+  epoch, perm, pending = -1, None, []
+  bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),
+             unit="step", mininterval=2.0, dynamic_ncols=True)
+  t0 = time.perf_counter()
+  try:
+    for step in range(start, tc.steps):
+      if step // steps_per_epoch != epoch:
+        epoch = step // steps_per_epoch
+        perm = epoch_permutation(keys[DATA], epoch, n)
+      state, metrics = batch_step(state, images, perm, step, keys[STEP])
+      pending.append(metrics)
+      done = step + 1
+      last = done == tc.steps
+      if not (last or done % tc.log_every == 0 or done % tc.eval_every == 0
+              or done % tc.checkpoint_every == 0):
+        continue
+      row = _mean_rows(pending)
+      pending = []
+      if not all(math.isfinite(v) for v in row.values()):
+        raise NonFiniteLoss(
+            f"non-finite training metrics by step {done} ({row}); stopped, the last good checkpoint "
+            f"(step {mngr.latest_step()}) is kept in {mngr.directory}; try a lower train.learning_rate")
+      seconds = elapsed + time.perf_counter() - t0
+      writer.write(done, {**{f"train/{k}": v for k, v in row.items()}, "train/seconds": seconds})
+      if last or done % tc.eval_every == 0:
+        scores = task.evaluate(state, jax.random.fold_in(keys[EVAL], done))
+        writer.write(done, {f"eval/{k}": v for k, v in scores.items()})
+      if last or done % tc.checkpoint_every == 0:
+        checkpoint.save(mngr, done, checkpoint.pack(state, root, done, seconds))
+      bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4g}", refresh=False)
+      bar.update(done - bar.n)
+  finally:
+    bar.close()
+    writer.close()
+  jax.block_until_ready(state)
+  total = elapsed + time.perf_counter() - t0
+  return LoopResult(state=state, steps=tc.steps, train_seconds=total, resumed_from=start)

@@ -1,0 +1,42 @@
+"""Train-state pytrees: one optax state per network, grouped per objective."""
+
+from typing import Any, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+from flax.training import train_state
+
+TrainState = train_state.TrainState
+
+
+@flax.struct.dataclass
+class AEState:
+  """An encoder and a decoder, each with its own params and optimizer state."""
+  encoder: TrainState
+  decoder: TrainState
+
+
+def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """Adam (or AdamW) with optional cosine decay and gradient clipping, from `train`."""
+  lr = train_cfg.learning_rate
+  if train_cfg.get("schedule", "constant") == "cosine":
+    lr = optax.cosine_decay_schedule(lr, train_cfg.steps, alpha=train_cfg.get("final_lr_fraction", 0.0))
+  opt = optax.adamw(lr, weight_decay=train_cfg.weight_decay) if train_cfg.get("weight_decay", 0.0) \
+      else optax.adam(lr)
+  if train_cfg.get("grad_clip", 0.0):
+    opt = optax.chain(optax.clip_by_global_norm(train_cfg.grad_clip), opt)
+  return opt
+
+
+def create(module, rng: jax.Array, example_in: jnp.ndarray, tx: optax.GradientTransformation) -> TrainState:
+  """Initialises `module` on an example input and wraps it with its own optimizer state."""
+  params = module.init(rng, example_in)["params"]
+  return TrainState.create(apply_fn=module.apply, params=params, tx=tx)
+
+
+def global_norm(trees: Sequence[Any]) -> jnp.ndarray:
+  """L2 norm over every leaf of several pytrees (for gradient and parameter norms)."""
+  return optax.tree.norm(list(trees))

@@ -1,0 +1,88 @@
+"""Figures: image grids, reconstructions, latent maps, curves (PNG, matplotlib Agg)."""
+
+import os
+from typing import Mapping, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxunsup.eval import pca as pca_lib  # noqa: E402
+
+
+def tile(images_NxHxWxC: np.ndarray, ncol: int) -> np.ndarray:
+  """Arranges images in a grid with a 1-pixel gap; returns an (H', W', C) array."""
+  images = np.asarray(images_NxHxWxC, np.float32)
+  n, h, w, c = images.shape
+  nrow = -(-n // ncol)
+  grid = np.ones((nrow * (h + 1) + 1, ncol * (w + 1) + 1, c), np.float32)
+  for i, img in enumerate(images):
+    r, col = divmod(i, ncol)
+    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + col * (w + 1):1 + col * (w + 1) + w] = img
+  return grid
+
+
+def _save(fig, path: str) -> None:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=100, bbox_inches="tight")
+  plt.close(fig)
+
+
+def _show(ax, grid: np.ndarray, title: str) -> None:
+  ax.imshow(grid[..., 0] if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+  ax.set_title(title)
+  ax.axis("off")
+
+
+def save_grid(path: str, images_NxHxWxC: np.ndarray, title: str, ncol: int = 10) -> None:
+  """Saves images in [0, 1] as one grid."""
+  fig, ax = plt.subplots(figsize=(ncol * 0.6, -(-len(images_NxHxWxC) // ncol) * 0.6 + 0.4))
+  _show(ax, tile(images_NxHxWxC, ncol), title)
+  _save(fig, path)
+
+
+def save_reconstructions(path: str, x_NxHxWxC: np.ndarray, recon_NxHxWxC: np.ndarray, title: str,
+                         ncol: int = 10) -> None:
+  """Originals and reconstructions in alternating rows."""
+  pairs = []
+  for start in range(0, len(x_NxHxWxC), ncol):
+    pairs += [x_NxHxWxC[start:start + ncol], recon_NxHxWxC[start:start + ncol]]
+  save_grid(path, np.concatenate(pairs), f"{title} (odd rows: input, even rows: reconstruction)", ncol)
+
+
+def save_latent_scatter(path: str, z_NxD: np.ndarray, labels_N: np.ndarray, title: str,
+                        class_names: Optional[Sequence[str]] = None) -> None:
+  """2-D scatter of latents coloured by label; latents with D > 2 are projected by PCA first."""
+  z = np.asarray(z_NxD, np.float64)
+  axis_name = "z"
+  if z.shape[1] > 2:
+    z = pca_lib.fit(z, 2).encode(z)
+    axis_name = "PCA of z, axis "
+  fig, ax = plt.subplots(figsize=(6.5, 5.5))
+  points = ax.scatter(z[:, 0], z[:, 1], c=labels_N, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
+  cbar = fig.colorbar(points, ax=ax, ticks=range(10))
+  if class_names:
+    cbar.ax.set_yticklabels(class_names)
+  ax.set_xlabel(f"{axis_name}1")
+  ax.set_ylabel(f"{axis_name}2")
+  ax.set_title(title)
+  _save(fig, path)
+
+
+def save_curves(path: str, rows: Sequence[Mapping[str, float]], keys: Sequence[str], title: str) -> None:
+  """One panel per metric key, plotted against step (log y where the metric stays positive)."""
+  keys = [k for k in keys if any(k in r for r in rows)]
+  fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.2 * max(len(keys), 1), 3.4), squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    steps = [r["step"] for r in rows if key in r]
+    values = [r[key] for r in rows if key in r]
+    ax.plot(steps, values)
+    if values and min(values) > 0:
+      ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_title(key)
+    ax.grid(alpha=0.3)
+  fig.suptitle(title)
+  _save(fig, path)

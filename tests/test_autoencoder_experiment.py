@@ -1,0 +1,120 @@
+"""The experiment contract end to end on real MNIST: files, summary, CLI errors, SIGKILL resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jaxunsup import autoencoder
+from jaxunsup.configs.autoencoder import get_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "experiments", "autoencoder.py")
+CONFIG = os.path.join(ROOT, "experiments", "configs", "autoencoder.py")
+SUMMARY_KEYS = {"dataset", "model", "latent_dim", "steps", "train_seconds", "test_mse",
+                "test_sse_per_image", "pca_test_mse", "pca_test_sse_per_image"}
+
+
+def _run(workdir, *overrides, variant="smoke"):
+  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:{variant}", f"--workdir={workdir}", *overrides]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _summary(workdir):
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f)
+
+
+def _without_time(summary):
+  return {k: v for k, v in summary.items() if k != "train_seconds"}
+
+
+@pytest.mark.parametrize("name", ["mlp", "conv", "denoising", "vae"])
+def test_smoke_run_writes_the_contract(tmp_path, name):
+  config = get_config("smoke")
+  config.model.name = name
+  summary = autoencoder.train_and_evaluate(config, str(tmp_path))
+  assert SUMMARY_KEYS <= set(summary)
+  assert summary["model"] == name and summary["steps"] == 40
+  assert 0 < summary["test_mse"] < 0.2 and 0 < summary["pca_test_mse"] < summary["test_mse"] + 0.1
+  assert summary["test_sse_per_image"] == pytest.approx(summary["test_mse"] * 784)
+  assert _summary(str(tmp_path)) == summary
+  for name_ in ("config.json", "metrics.jsonl", "reconstructions.png", "latent.png", "curves.png"):
+    assert os.path.getsize(tmp_path / name_) > 0
+  assert os.listdir(tmp_path / "tensorboard")
+  assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [20, 40]
+  if name == "vae":
+    assert summary["test_nll_iw"] > 0 and summary["test_elbo"] < 0
+    assert summary["test_nll_iw"] <= -summary["test_elbo"] + 1.0  # IW bound is tighter, up to noise
+    samples = np.load(tmp_path / "samples.npy")
+    assert samples.dtype == np.uint8 and samples.shape == (64, 28, 28, 1)
+  model = autoencoder.load(str(tmp_path))
+  images = np.zeros((3, 784), np.uint8)
+  assert model.encode(images).shape == (3, 8)
+  assert model.reconstruct(images).shape == (3, 28, 28, 1)
+
+
+def test_pca_baseline_matches_the_measured_figure():
+  # shared/NOTES.md: PCA-32 on the MNIST test split, 13.1 squared error per image.
+  config = get_config("smoke")
+  train, test = autoencoder.load_data(config)
+  from jaxunsup.eval import pca
+  flat = lambda d: d["image"].reshape((len(d["image"]), -1)).astype(np.float32) / 255
+  assert pca.reconstruction_mse(flat(train), flat(test), 32) * 784 == pytest.approx(13.1, abs=0.1)
+
+
+def test_sigkill_then_same_command_gives_the_same_summary(tmp_path):
+  args = ("--config.model.name=conv", "--config.train.steps=300", "--config.train.checkpoint_every=50",
+          "--config.train.eval_every=150")
+  full = tmp_path / "full"
+  assert _run(full, *args).returncode == 0
+  killed = tmp_path / "killed"
+  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", f"--workdir={killed}", *args]
+  proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while not os.path.isdir(killed / "checkpoints" / "50") and time.time() < deadline:
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(killed / "summary.json"), "the run ended before it could be killed"
+  resumed = _run(killed, *args)
+  assert resumed.returncode == 0, resumed.stderr
+  assert _without_time(_summary(killed)) == _without_time(_summary(full))
+
+
+@pytest.mark.parametrize("overrides,variant,message", [
+    (("--config.model.name=transformer",), "smoke", "unknown model"),
+    (("--config.data.name=cifar11",), "smoke", "unknown dataset"),
+    (("--config.train.nosuchkey=1",), "smoke", "nosuchkey"),
+    (("--config.train.steps=many",), "smoke", "steps"),
+    ((), "nosuchvariant", "unknown config variant"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, overrides, variant, message):
+  result = _run(tmp_path / "w", *overrides, variant=variant)
+  assert result.returncode == 2, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+  assert not os.path.exists(tmp_path / "w" / "config.json")
+
+
+def test_other_config_in_workdir_and_corrupt_checkpoint_change_nothing(tmp_path):
+  assert _run(tmp_path, "--config.train.steps=20").returncode == 0
+  snapshot = lambda: {os.path.join(r, f): open(os.path.join(r, f), "rb").read()
+                      for r, _, fs in os.walk(tmp_path) for f in fs}
+  before = snapshot()
+  result = _run(tmp_path, "--config.train.steps=30")
+  assert result.returncode == 2 and "different config" in result.stderr
+  assert snapshot() == before
+  for root, _, files in os.walk(tmp_path / "checkpoints" / "20"):
+    for f in files:
+      with open(os.path.join(root, f), "wb") as fh:
+        fh.write(b"\0garbage")
+  before = snapshot()
+  result = _run(tmp_path, "--config.train.steps=20")
+  assert result.returncode == 2 and "cannot be restored" in result.stderr, result.stderr
+  assert snapshot() == before

@@ -1,0 +1,111 @@
+"""The shared loop on synthetic data: determinism, exact resume, NaN stop, workdir checks."""
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from jaxunsup import autoencoder
+from jaxunsup.configs.autoencoder import get_config
+from jaxunsup.errors import UsageError
+from jaxunsup.train import loop
+from jaxunsup.train.metrics_writer import read_metrics
+
+
+def _images(n=256):
+  rng = np.random.default_rng(0)
+  basis = rng.normal(size=(4, 784))
+  x = 1 / (1 + np.exp(-(rng.normal(size=(n, 4)) @ basis)))
+  return np.round(x * 255).astype(np.uint8).reshape((n, 28, 28, 1))
+
+
+def _setup(steps=40, **train):
+  config = get_config("smoke")
+  config.train.update(steps=steps, **train)
+  images = _images()
+  task = autoencoder.make_task(config, (28, 28, 1), images[:64].astype(np.float32) / 255)
+  return config, task, images
+
+
+def _params(result):
+  return jax.tree.map(np.asarray, (result.state.encoder.params, result.state.decoder.params))
+
+
+def _assert_trees_equal(a, b):
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_same_seed_same_results_and_seed_matters(tmp_path):
+  config, task, images = _setup()
+  a = loop.train(config, str(tmp_path / "a"), task, images)
+  b = loop.train(config, str(tmp_path / "b"), task, images)
+  _assert_trees_equal(_params(a), _params(b))
+  rows = lambda d: [{k: v for k, v in r.items() if k != "train/seconds"} for r in read_metrics(str(tmp_path / d))]
+  assert rows("a") == rows("b")
+  config.seed = 1
+  c = loop.train(config, str(tmp_path / "c"), task, images)
+  assert not np.array_equal(jax.tree.leaves(_params(a))[0], jax.tree.leaves(_params(c))[0])
+
+
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
+  config, task, images = _setup(steps=40, checkpoint_every=20)
+  full = loop.train(config, str(tmp_path / "full"), task, images)
+  # Interrupted run: stop after the step-20 checkpoint, then resume with the same config.
+  config.train.steps = 20
+  short_dir = str(tmp_path / "resumed")
+  loop.train(config, short_dir, task, images)
+  with open(os.path.join(short_dir, "config.json")) as f:
+    saved = json.load(f)
+  saved["train"]["steps"] = 40  # as if the first run had been killed right after step 20
+  with open(os.path.join(short_dir, "config.json"), "w") as f:
+    json.dump(saved, f)
+  config.train.steps = 40
+  resumed = loop.train(config, short_dir, task, images)
+  assert resumed.resumed_from == 20
+  _assert_trees_equal(_params(full), _params(resumed))
+  steps = [r["step"] for r in read_metrics(short_dir) if "train/loss" in r]
+  assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  config, task, images = _setup(steps=60, log_every=5, checkpoint_every=10, eval_every=10)
+  def exploding_step(state, batch, rng):
+    new_state, metrics = task.train_step(state, batch, rng)
+    bad = new_state.encoder.step > 23
+    return new_state, {**metrics, "loss": jax.numpy.where(bad, jax.numpy.nan, metrics["loss"])}
+  bad_task = loop.Task(init=task.init, train_step=exploding_step, evaluate=task.evaluate)
+  with pytest.raises(loop.NonFiniteLoss, match="non-finite.*step 20"):
+    loop.train(config, str(tmp_path), bad_task, images)
+  assert sorted(os.listdir(tmp_path / "checkpoints"))[-1] == "20"
+
+
+def test_workdir_of_another_config_is_refused_untouched(tmp_path):
+  config, task, images = _setup(steps=20)
+  loop.train(config, str(tmp_path), task, images)
+  before = {p: (tmp_path / p).read_bytes() for p in ("config.json", "metrics.jsonl")}
+  config.model.latent_dim = 4
+  with pytest.raises(UsageError, match="different config.*model.latent_dim"):
+    loop.train(config, str(tmp_path), task, images)
+  assert before == {p: (tmp_path / p).read_bytes() for p in before}
+
+
+def test_corrupt_checkpoint_is_a_usage_error(tmp_path):
+  config, task, images = _setup(steps=20)
+  loop.train(config, str(tmp_path), task, images)
+  for root, _, files in os.walk(tmp_path / "checkpoints" / "20"):
+    for name in files:
+      with open(os.path.join(root, name), "wb") as f:
+        f.write(b"garbage")
+  with pytest.raises(UsageError, match="cannot be restored"):
+    loop.train(config, str(tmp_path), task, images)
+
+
+def test_bad_train_fields_are_usage_errors(tmp_path):
+  config, task, images = _setup(steps=0)
+  with pytest.raises(UsageError, match="train.steps"):
+    loop.train(config, str(tmp_path), task, images)
+  config.train.update(steps=10, batch_size=10_000)
+  with pytest.raises(UsageError, match="batch_size"):
+    loop.train(config, str(tmp_path), task, images)

@@ -1,0 +1,49 @@
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from jaxunsup import models
+from jaxunsup.errors import UsageError
+from jaxunsup.models.layers import depth_to_space
+
+
+def _model_cfg(name, **kw):
+  cfg = ml_collections.ConfigDict(dict(name=name, latent_dim=6, hidden=(32, 16), features=(4, 8),
+                                       activation="relu", backbone="mlp"))
+  cfg.update(kw)
+  return cfg
+
+
+@pytest.mark.parametrize("name,backbone", [("mlp", "mlp"), ("conv", "mlp"), ("denoising", "conv"),
+                                           ("vae", "mlp"), ("vae", "conv")])
+def test_autoencoder_shapes(name, backbone):
+  enc, dec = models.build_autoencoder(_model_cfg(name, backbone=backbone), (28, 28, 1))
+  x_BxHxWxC = jnp.ones((3, 28, 28, 1))
+  enc_params = enc.init(jax.random.key(0), x_BxHxWxC)
+  z = enc.apply(enc_params, x_BxHxWxC)
+  assert z.shape == (3, 12 if name == "vae" else 6)
+  z_BxD = z[:, :6]
+  dec_params = dec.init(jax.random.key(1), z_BxD)
+  logits = dec.apply(dec_params, z_BxD)
+  assert logits.shape == (3, 28, 28, 1)
+  assert bool(jnp.all(jnp.isfinite(logits)))
+
+
+def test_depth_to_space_places_channels_in_blocks():
+  x = jnp.arange(2 * 4, dtype=jnp.float32).reshape((1, 1, 2, 4))  # two pixels, 4 channels each
+  y = depth_to_space(x, 2)
+  assert y.shape == (1, 2, 4, 1)
+  # channel k of pixel (0, j) lands at (k // 2, 2 j + k % 2)
+  np.testing.assert_array_equal(np.asarray(y[0, :, :, 0]), [[0, 1, 4, 5], [2, 3, 6, 7]])
+
+
+def test_unknown_model_and_activation_are_usage_errors():
+  with pytest.raises(UsageError, match="unknown model"):
+    models.build_autoencoder(_model_cfg("transformer"), (28, 28, 1))
+  with pytest.raises(UsageError, match="unknown model.backbone"):
+    models.build_autoencoder(_model_cfg("vae", backbone="resnet"), (28, 28, 1))
+  enc, _ = models.build_autoencoder(_model_cfg("mlp", activation="swishy"), (28, 28, 1))
+  with pytest.raises(UsageError, match="unknown activation"):
+    enc.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)))

@@ -1,0 +1,20 @@
+import numpy as np
+
+from jaxunsup.eval import pca
+
+
+def test_pca_recovers_a_plane_exactly():
+  rng = np.random.default_rng(0)
+  basis = rng.normal(size=(2, 5))
+  x = rng.normal(size=(200, 2)) @ basis + 3.0
+  assert pca.reconstruction_mse(x[:150], x[150:], 2) < 1e-20
+  assert pca.reconstruction_mse(x[:150], x[150:], 1) > 1e-3
+
+
+def test_pca_matches_svd_and_is_sign_stable():
+  rng = np.random.default_rng(1)
+  x = rng.normal(size=(100, 6)) * np.arange(1, 7)
+  fitted = pca.fit(x, 3)
+  _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
+  np.testing.assert_allclose(np.abs(fitted.components_KxP), np.abs(vt[:3]), atol=1e-10)
+  np.testing.assert_array_equal(pca.fit(x, 3).components_KxP, fitted.components_KxP)
