@@ -56,17 +56,35 @@ def validate(train_cfg: ml_collections.ConfigDict, num_examples: int) -> None:
     raise UsageError(f"train.batch_size {train_cfg.batch_size} exceeds the {num_examples} training examples")
 
 
-def make_batch_step(task: Task, batch_size: int) -> Callable:
-  """Jits one step that gathers its batch on device by index, then calls the objective's step."""
+def make_segment_runner(task: Task, batch_size: int) -> Callable:
+  """Jits a run of consecutive steps, [start, stop), inside one `fori_loop` on the device.
+
+  Each step gathers its batch on device by index into the epoch's permutation and draws its
+  key as fold_in(step_key, step), so a segment computes exactly what single steps would; one
+  dispatch per segment instead of per step keeps accelerators busy. Returns the new state and
+  the mean of each metric over the segment. `start`/`stop` are traced, so no recompiles.
+  """
 
   @functools.partial(jax.jit, donate_argnums=0)
-  def batch_step(state, images_NxHxWxC, perm_N, step, step_key):
+  def run_segment(state, images_NxHxWxC, perm_N, step_key, start, stop):
     steps_per_epoch = perm_N.shape[0] // batch_size
-    idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
-    batch = {"image": images_NxHxWxC[idx_B].astype(jnp.float32) / 255.0}
-    return task.train_step(state, batch, jax.random.fold_in(step_key, step))
 
-  return batch_step
+    def step_fn(step, state):
+      idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
+      batch = {"image": images_NxHxWxC[idx_B].astype(jnp.float32) / 255.0}
+      return task.train_step(state, batch, jax.random.fold_in(step_key, step))
+
+    def body(step, carry):
+      state, sums = carry
+      state, metrics = step_fn(step, state)
+      return state, jax.tree.map(jnp.add, sums, metrics)
+
+    shapes = jax.eval_shape(step_fn, start, state)[1]
+    zeros = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+    state, sums = jax.lax.fori_loop(start, stop, body, (state, zeros))
+    return state, jax.tree.map(lambda v: v / (stop - start), sums)
+
+  return run_segment
 
 
 @functools.partial(jax.jit, static_argnums=2)
@@ -76,8 +94,20 @@ def epoch_permutation(data_key: jax.Array, epoch: int, n: int) -> jnp.ndarray:
 
 
 def _mean_rows(pending: list) -> dict:
+  """Step-weighted mean of segment means: pending holds (means, number of steps) pairs."""
   rows = jax.device_get(pending)
-  return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+  total = sum(n for _, n in rows)
+  return {k: float(sum(np.float64(r[k]) * n for r, n in rows) / total) for k in rows[0][0]}
+
+
+def _next_stop(step: int, total: int, steps_per_epoch: int, tc) -> int:
+  """The end of the segment starting at `step`: the next event or epoch boundary.
+
+  Boundaries depend on absolute step numbers only, so a resumed run replays the same segments.
+  """
+  stops = [total, (step // steps_per_epoch + 1) * steps_per_epoch]
+  stops += [(step // every + 1) * every for every in (tc.log_every, tc.eval_every, tc.checkpoint_every)]
+  return min(stops)
 
 
 def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
@@ -105,20 +135,22 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   writer = MetricWriter(workdir, start)
 
   images = jnp.asarray(train_images_NxHxWxC)
-  batch_step = make_batch_step(task, tc.batch_size)
+  run_segment = make_segment_runner(task, tc.batch_size)
   steps_per_epoch = n // tc.batch_size
   epoch, perm, pending = -1, None, []
   bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),
              unit="step", mininterval=2.0, dynamic_ncols=True)
   t0 = time.perf_counter()
+  step = start
   try:
-    for step in range(start, tc.steps):
+    while step < tc.steps:
       if step // steps_per_epoch != epoch:
         epoch = step // steps_per_epoch
         perm = epoch_permutation(keys[DATA], epoch, n)
-      state, metrics = batch_step(state, images, perm, step, keys[STEP])
-      pending.append(metrics)
-      done = step + 1
+      stop = _next_stop(step, tc.steps, steps_per_epoch, tc)
+      state, means = run_segment(state, images, perm, keys[STEP], step, stop)
+      pending.append((means, stop - step))
+      step = done = stop
       last = done == tc.steps
       if not (last or done % tc.log_every == 0 or done % tc.eval_every == 0
               or done % tc.checkpoint_every == 0):
