@@ -1,7 +1,7 @@
 """REPORT.md for a set of autoencoder runs: one metrics table, the figures beside it."""
 
 import os
-from typing import Mapping, Sequence
+from typing import Mapping
 
 
 def _fmt(value, digits=4) -> str:
@@ -42,7 +42,3 @@ def write(path: str, text: str) -> None:
     f.write(text)
   os.replace(f"{path}.tmp", path)
 
-
-def models_beating_pca(summaries: Sequence[dict]) -> list:
-  """Names of the runs whose test MSE is below PCA's at the same latent size."""
-  return [s["model"] for s in summaries if s["test_mse"] < s["pca_test_mse"]]

@@ -72,3 +72,19 @@ def test_encoder_and_decoder_have_separate_optimizer_states():
   assert enc_leaves and dec_leaves
   enc_shapes = {l.shape for l in jax.tree.leaves(state.encoder.params)}
   assert (784, 64) in enc_shapes and (64, 784) not in enc_shapes
+
+
+# Loss and gradient norm after three steps of the smoke config on fixed synthetic data. A change
+# of these numbers means the numerics changed: check it was meant, then update the pins.
+PINNED = {"mlp": (0.0927643, 0.0173906), "conv": (0.0921239, 0.00873308),
+          "denoising": (0.0926169, 0.00542412), "vae": (559.82135, 67.275429)}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED))
+def test_pinned_metrics_after_three_steps(name):
+  config = _config(name)
+  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
+  step = jax.jit(autoencoder.bound_train_step(config))
+  for i in range(3):
+    state, metrics = step(state, _batch(), jax.random.key(i))
+  np.testing.assert_allclose([float(metrics["loss"]), float(metrics["grad_norm"])], PINNED[name], rtol=1e-4)

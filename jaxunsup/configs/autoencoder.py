@@ -67,7 +67,8 @@ def hinton(c):
       --workdir=runs/hinton
   """
   c.model.update(hidden=(1000, 500, 250), latent_dim=30)
-  c.train.update(steps=30000, learning_rate=1e-3, schedule="cosine", loss="bce",
+  # Without decoupled weight decay this net overfits: test SSE 3.30 at 30k steps, 3.79 at 100k.
+  c.train.update(steps=30000, learning_rate=1e-3, schedule="cosine", loss="bce", weight_decay=0.1,
                  eval_every=2500, checkpoint_every=2500)
 
 
@@ -76,6 +77,8 @@ def vae_iwae(c):
 
   python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:vae_iwae \\
       --workdir=runs/vae_iwae
+  Reached test NLL 89.53 nats (IW, 5000 samples), ELBO -93.29, in 17 min on 2 CPU cores
+  (6.4 min training). With --config.train.steps=500000: NLL 87.19 (95 s training on an H100).
   """
   c.model.update(name="vae", hidden=(200, 200), latent_dim=50, activation="tanh")
   c.train.update(batch_size=100, steps=100000, learning_rate=1e-3, schedule="cosine",
