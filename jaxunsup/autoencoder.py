@@ -6,7 +6,6 @@ gives notebooks an `Autoencoder` with `encode`, `reconstruct` and (for the VAE) 
 
 import dataclasses
 import functools
-import json
 import os
 import jax
 import jax.numpy as jnp
@@ -21,7 +20,7 @@ from jaxunsup.objectives import reconstruction, vae
 from jaxunsup.train import checkpoint, loop
 from jaxunsup.train import state as state_lib
 from jaxunsup.train.metrics_writer import read_metrics
-from jaxunsup.train.workdir import CONFIG_FILE, write_json
+from jaxunsup.train.workdir import write_json
 
 SUMMARY_FILE = "summary.json"
 
@@ -177,7 +176,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   image_shape = train["image"].shape[1:]
   x_test = test["image"].astype(np.float32) / 255.0
   task = make_task(config, image_shape, x_test[:config.eval.examples])
-  result = loop.train(config, workdir, task, train["image"])
+  result = loop.train(config, workdir, task, train)
   model = Autoencoder(config, result.state, tuple(image_shape))
 
   recon = model.reconstruct(x_test)
@@ -201,15 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def load(workdir: str) -> Autoencoder:
   """The model saved in `workdir` (its latest checkpoint), ready to encode and reconstruct."""
-  path = os.path.join(workdir, CONFIG_FILE)
-  if not os.path.exists(path):
-    raise UsageError(f"{workdir} has no {CONFIG_FILE}; is it a training workdir?")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  image_shape = tuple(config.data.get("image_shape", (28, 28, 1)))
-  state = init_state(config, image_shape, jax.random.key(0))
-  mngr = checkpoint.manager(workdir)
-  restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, jax.random.key(0), 0, 0.0))
-  if restored is None:
-    raise UsageError(f"{workdir} has no checkpoint to load")
-  return Autoencoder(config, restored["state"], image_shape)
+  image_shape = lambda config: tuple(data_lib.spec(config.data.name).shape)
+  config, state, _ = checkpoint.load_trained(
+      workdir, lambda config: init_state(config, image_shape(config), jax.random.key(0)))
+  return Autoencoder(config, state, image_shape(config))

@@ -26,7 +26,7 @@ def _setup(steps=40, **train):
   config.train.update(steps=steps, **train)
   images = _images()
   task = autoencoder.make_task(config, (28, 28, 1), images[:64].astype(np.float32) / 255)
-  return config, task, images
+  return config, task, {"image": images, "label": np.arange(len(images)) % 10}
 
 
 def _params(result):
@@ -49,8 +49,9 @@ def test_same_seed_same_results_and_seed_matters(tmp_path):
   assert not np.array_equal(jax.tree.leaves(_params(a))[0], jax.tree.leaves(_params(c))[0])
 
 
-def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
-  config, task, images = _setup(steps=40, checkpoint_every=20)
+@pytest.mark.parametrize("mode", ["device", "host"])
+def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, mode):
+  config, task, images = _setup(steps=40, checkpoint_every=20, loop=mode)
   full = loop.train(config, str(tmp_path / "full"), task, images)
   # Interrupted run: stop after the step-20 checkpoint, then resume with the same config.
   config.train.steps = 20
@@ -67,6 +68,15 @@ def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path):
   _assert_trees_equal(_params(full), _params(resumed))
   steps = [r["step"] for r in read_metrics(short_dir) if "train/loss" in r]
   assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def test_device_and_host_loops_compute_the_same_steps(tmp_path):
+  # Same steps, batches and keys; only XLA's fusion differs, so results agree to float precision.
+  config, task, images = _setup(steps=30, loop="device")
+  device = loop.train(config, str(tmp_path / "device"), task, images)
+  config.train.loop = "host"
+  host = loop.train(config, str(tmp_path / "host"), task, images)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), _params(device), _params(host))
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -108,4 +118,7 @@ def test_bad_train_fields_are_usage_errors(tmp_path):
     loop.train(config, str(tmp_path), task, images)
   config.train.update(steps=10, batch_size=10_000)
   with pytest.raises(UsageError, match="batch_size"):
+    loop.train(config, str(tmp_path), task, images)
+  config.train.update(batch_size=64, loop="gpu")
+  with pytest.raises(UsageError, match="train.loop"):
     loop.train(config, str(tmp_path), task, images)

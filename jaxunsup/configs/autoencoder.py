@@ -11,7 +11,7 @@ Reference commands and the figures they reached are in the variant functions bel
 
 import ml_collections
 
-from jaxunsup.errors import UsageError
+from jaxunsup.configs import from_variant
 
 
 def base() -> ml_collections.ConfigDict:
@@ -34,6 +34,7 @@ def base() -> ml_collections.ConfigDict:
       "final_lr_fraction": 0.0, "weight_decay": 0.0, "grad_clip": 0.0,
       "loss": "mse",           # mse | bce (the VAE always uses its Bernoulli ELBO)
       "log_every": 50, "eval_every": 500, "checkpoint_every": 1000, "max_to_keep": 3,
+      "loop": "auto",          # auto | device | host: how steps are dispatched (train/loop.py)
   })
   c.eval = ml_collections.ConfigDict({
       "examples": 2000,        # test images scored at each periodic eval
@@ -91,9 +92,4 @@ VARIANTS = {"default": lambda c: None, "smoke": smoke, "demo": demo, "hinton": h
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:
   """The config of `variant` (see the module docstring)."""
-  variant = variant or "default"
-  if variant not in VARIANTS:
-    raise UsageError(f"unknown config variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-  c = base()
-  VARIANTS[variant](c)
-  return c
+  return from_variant(base, VARIANTS, variant)

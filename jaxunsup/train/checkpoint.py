@@ -1,13 +1,16 @@
 """Orbax checkpoints of the whole loop state: train state, PRNG key, step, elapsed time."""
 
+import json
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
+import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxunsup.errors import UsageError
+from jaxunsup.train import workdir as workdir_lib
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -49,3 +52,21 @@ def restore_latest(mngr: ocp.CheckpointManager, template: dict) -> Optional[dict
       raise UsageError(f"checkpoint {step} in {mngr.directory} does not match this config; "
                        "use a new --workdir")
   return restored
+
+
+def load_trained(workdir: str, init_state: Callable[[ml_collections.ConfigDict], Any]) -> tuple:
+  """(config, state, step) of a training workdir: its config.json and latest checkpoint.
+
+  `init_state(config)` builds a fresh state of the right structure to restore into.
+  """
+  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+  if not os.path.exists(path):
+    raise UsageError(f"{workdir} has no {workdir_lib.CONFIG_FILE}; is it a training workdir?")
+  with open(path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  state = init_state(config)
+  has_dir = os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR))  # the manager would create it
+  restored = restore_latest(manager(workdir), pack(state, jax.random.key(0), 0, 0.0)) if has_dir else None
+  if restored is None:
+    raise UsageError(f"{workdir} has no checkpoint to load; train first")
+  return config, restored["state"], int(restored["step"])
