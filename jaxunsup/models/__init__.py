@@ -6,10 +6,13 @@ import ml_collections
 
 from jaxunsup.errors import UsageError
 from jaxunsup.models.conv import ConvDecoder, ConvEncoder
+from jaxunsup.models.gan import (CONDITIONINGS, UPSAMPLINGS, DCDiscriminator, DCGenerator, MLPDiscriminator,
+                                 MLPGenerator)
 from jaxunsup.models.mlp import MLPDecoder, MLPEncoder
 
 AUTOENCODERS = ("mlp", "conv", "denoising", "vae")
 BACKBONES = ("mlp", "conv")
+GAN_ARCHITECTURES = ("mlp", "dcgan")
 
 
 def backbone_name(model_cfg: ml_collections.ConfigDict) -> str:
@@ -33,3 +36,29 @@ def build_autoencoder(model_cfg: ml_collections.ConfigDict, image_shape: Sequenc
   features = tuple(model_cfg.features)
   return (ConvEncoder(features, out_dim, act),
           ConvDecoder(features[::-1], tuple(image_shape), act))
+
+
+def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequence[int],
+              num_classes: int):
+  """Returns (generator, discriminator) modules; num_classes > 0 makes both class-conditional."""
+  if arch not in GAN_ARCHITECTURES:
+    raise UsageError(f"unknown GAN architecture {arch!r}; choose one of {', '.join(GAN_ARCHITECTURES)}")
+  if num_classes and model_cfg.conditioning not in CONDITIONINGS:
+    raise UsageError(f"unknown model.conditioning {model_cfg.conditioning!r}; "
+                     f"choose one of {', '.join(CONDITIONINGS)}")
+  shape = tuple(image_shape)
+  if arch == "mlp":
+    hidden = tuple(model_cfg.hidden)
+    return (MLPGenerator(hidden, shape, num_classes),
+            MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning))
+  gen_features = tuple(model_cfg.gen_features)
+  if len(gen_features) != 2 or shape[0] % 4 or shape[1] % 4:
+    raise UsageError(f"dcgan needs two model.gen_features and an image side divisible by 4, got "
+                     f"{gen_features} and {shape}")
+  if model_cfg.gen_upsampling not in UPSAMPLINGS:
+    raise UsageError(f"unknown model.gen_upsampling {model_cfg.gen_upsampling!r}; "
+                     f"choose one of {', '.join(UPSAMPLINGS)}")
+  return (DCGenerator(gen_features, shape, num_classes, model_cfg.gen_kernel, model_cfg.gen_batch_norm,
+                      model_cfg.gen_upsampling),
+          DCDiscriminator(tuple(model_cfg.disc_features), num_classes, model_cfg.conditioning,
+                          model_cfg.disc_kernel))

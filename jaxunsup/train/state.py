@@ -19,6 +19,22 @@ class AEState:
   decoder: TrainState
 
 
+class GenState(TrainState):
+  """A generator's TrainState; batch_stats holds its batch-norm running averages ({} if none)."""
+  batch_stats: Any = None
+
+
+@flax.struct.dataclass
+class GANState:
+  """Generator and discriminator with separate optimizer states, and an EMA of the generator.
+
+  ema = {"params": ..., "batch_stats": ...}; with model.ema_decay = 0 it equals the generator.
+  """
+  gen: GenState
+  disc: TrainState
+  ema: Any
+
+
 def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
   """Adam (or AdamW) with optional cosine decay and gradient clipping, from `train`."""
   lr = train_cfg.learning_rate

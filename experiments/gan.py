@@ -1,0 +1,40 @@
+"""Trains one GAN and writes its workdir, or samples from a trained one (see README, "GANs").
+
+python experiments/gan.py --config=experiments/configs/gan.py:dcgan --workdir=runs/dcgan
+python experiments/gan.py --mode=sample --workdir=runs/dcgan --num_samples=1000 --out=more.npy
+"""
+
+import json
+import os
+
+from absl import flags
+from ml_collections import config_flags
+
+from jaxunsup import cli, gan
+from jaxunsup.errors import UsageError
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. experiments/configs/gan.py:dcgan.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, figures, summary.json.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "sample"], "train, or sample from the workdir's checkpoint.")
+_NUM = flags.DEFINE_integer("num_samples", 10000, "sample mode: how many images.")
+_SEED = flags.DEFINE_integer("seed", 0, "sample mode: seed of the latent codes.")
+_EMA = flags.DEFINE_bool("ema", False, "sample mode: use the EMA of the generator weights.")
+_OUT = flags.DEFINE_string("out", None, "sample mode: .npy file to write (default WORKDIR/samples_seed{seed}.npy).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if _MODE.value == "sample":
+    out = _OUT.value or os.path.join(_WORKDIR.value, f"samples_seed{_SEED.value}{'_ema' if _EMA.value else ''}.npy")
+    print(gan.write_samples(_WORKDIR.value, out, _NUM.value, _SEED.value, _EMA.value))
+    return
+  if _CONFIG.value is None:
+    raise UsageError("--config is required to train, e.g. --config=experiments/configs/gan.py:dcgan")
+  print(json.dumps(gan.train_and_evaluate(_CONFIG.value, _WORKDIR.value), indent=2))
+
+
+if __name__ == "__main__":
+  cli.run(main)

@@ -1,0 +1,115 @@
+"""DCGAN train-step speed: ours (JAX) against the same architecture in PyTorch eager, in one run.
+
+python experiments/gan_speed.py --workdir=runs/gan_speed [--batch_size=128]
+
+Times, at the dcgan config's architecture: our jitted step as training runs it (a window of steps
+in one on-device loop), the same step dispatched once per step, our generator with textbook
+ConvTranspose upsampling, and PyTorch eager with sub-pixel (our architecture) and with
+ConvTranspose2d upsampling (needs torch: pip install -e .[peers]; skipped and said so without).
+Writes speed.json and speed.md into the workdir.
+"""
+
+import json
+import os
+import platform
+
+from absl import flags
+
+from jaxunsup import cli
+from jaxunsup.errors import UsageError
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where to write speed.json and speed.md.")
+_BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size of every variant.")
+_WINDOW = flags.DEFINE_integer("window", 10, "Steps per timed window.")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed windows per variant (the median is reported).")
+flags.mark_flags_as_required(["workdir"])
+
+
+def _jax_variants(batch_size, window, repeats):
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  from jaxunsup import bench, gan
+  from jaxunsup.configs.gan import get_config
+  from jaxunsup.train import loop
+
+  out = {}
+  for name, upsampling in (("jax_subpixel", "subpixel"), ("jax_transposed", "transposed")):
+    config = get_config("dcgan")
+    config.train.batch_size = batch_size
+    config.model.gen_upsampling = upsampling
+    task = gan.make_task(config, (28, 28, 1), scorer=None, workdir="")
+    state = task.init(jax.random.key(0))
+    rng = np.random.default_rng(0)
+    n = batch_size * window
+    data = {"image": jnp.asarray(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)),
+            "label": jnp.zeros((n,), jnp.int32)}
+    perm = jnp.arange(n)
+    run_segment = loop.make_segment_runner(task, batch_size)
+    holder = {"state": state, "start": 0}
+
+    def run_window():
+      s = holder["start"]
+      holder["state"], metrics = run_segment(holder["state"], data, perm, jax.random.key(1), s, s + window)
+      holder["start"] = s + window
+      jax.block_until_ready(metrics)
+
+    out[name] = bench.time_windows(run_window, window, repeats)
+    if upsampling == "subpixel":
+      step = jax.jit(task.train_step, donate_argnums=0)
+      batch = {"image": data["image"][:batch_size].astype(jnp.float32) / 255, "label": data["label"][:batch_size]}
+
+      def run_single():
+        for i in range(window):
+          holder["state"], metrics = step(holder["state"], batch, jax.random.key(i))
+        jax.block_until_ready(metrics)
+
+      out["jax_subpixel_per_step_dispatch"] = bench.time_windows(run_single, window, repeats)
+  return out
+
+
+def _torch_variants(batch_size, window, repeats):
+  try:
+    import torch
+  except ImportError:
+    return {}, "torch is not installed (pip install -e .[peers]); PyTorch rows skipped"
+  from peers import dcgan_torch  # experiments/ is on sys.path when this script runs
+  from jaxunsup import bench
+  torch.set_num_threads(os.cpu_count())
+  out = {}
+  for upsampling in ("subpixel", "transposed"):
+    step = dcgan_torch.make_step(upsampling, batch_size)
+    out[f"torch_{upsampling}"] = bench.time_windows(lambda: [step() for _ in range(window)], window, repeats)
+  return out, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if _BATCH.value < 1 or _WINDOW.value < 1 or _REPEATS.value < 1:
+    raise UsageError("--batch_size, --window and --repeats must be positive")
+  import jax
+  rows = _jax_variants(_BATCH.value, _WINDOW.value, _REPEATS.value)
+  torch_rows, torch_note = _torch_variants(_BATCH.value, _WINDOW.value, _REPEATS.value)
+  rows.update(torch_rows)
+  ours = rows["jax_subpixel"]["ms_per_step"]
+  result = {"device": str(jax.devices()[0].device_kind), "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
+            "batch_size": _BATCH.value, "torch": torch_note, "rows": rows,
+            "speedup_vs_torch": {k: v["ms_per_step"] / ours for k, v in rows.items() if k.startswith("torch_")}}
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  with open(os.path.join(_WORKDIR.value, "speed.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  lines = [f"DCGAN train step, batch {_BATCH.value}, {result['device']} ({os.cpu_count()} cores), "
+           f"jax {jax.__version__}; {torch_note}", "",
+           "| variant | ms/step (median) | min | max | PyTorch time / ours |", "|---|---|---|---|---|"]
+  for k, v in rows.items():
+    ratio = f"{v['ms_per_step'] / ours:.2f}" if k.startswith("torch_") else ""
+    lines.append(f"| {k} | {v['ms_per_step']:.1f} | {v['min_ms']:.1f} | {v['max_ms']:.1f} | {ratio} |")
+  with open(os.path.join(_WORKDIR.value, "speed.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  print("\n".join(lines))
+
+
+if __name__ == "__main__":
+  cli.run(main)

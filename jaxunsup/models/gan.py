@@ -1,0 +1,119 @@
+"""Generators and discriminators: MLP and DCGAN-style, optionally class-conditional.
+
+Generators map z (and a label) to images in [-1, 1] (tanh); discriminators map images in [-1, 1]
+(and a label) to one real-valued score per image (a logit, or a critic value for WGAN-GP).
+Conditioning: the generator always gets the one-hot label concatenated to z; the discriminator
+either concatenates it to its input (`concat`) or adds the inner product of a learnt class
+embedding with its last features (`projection`, Miyato & Koyama 2018).
+"""
+
+from typing import Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxunsup.models.layers import SubPixelUpsample
+
+CONDITIONINGS = ("projection", "concat")
+UPSAMPLINGS = ("subpixel", "transposed")
+
+
+def _with_label(z_BxD: jnp.ndarray, labels_B: Optional[jnp.ndarray], num_classes: int) -> jnp.ndarray:
+  if not num_classes:
+    return z_BxD
+  return jnp.concatenate([z_BxD, jax.nn.one_hot(labels_B, num_classes, dtype=z_BxD.dtype)], -1)
+
+
+class _Projection(nn.Module):
+  """Unconditional score, plus <embed(y), h> when conditional with projection."""
+  num_classes: int
+  conditioning: str
+
+  @nn.compact
+  def __call__(self, h_BxF: jnp.ndarray, labels_B: Optional[jnp.ndarray]) -> jnp.ndarray:
+    out_B = nn.Dense(1)(h_BxF)[:, 0]
+    if self.num_classes and self.conditioning == "projection":
+      embed_BxF = nn.Embed(self.num_classes, h_BxF.shape[-1])(labels_B)
+      out_B = out_B + jnp.sum(embed_BxF * h_BxF, axis=-1)
+    return out_B
+
+
+class MLPGenerator(nn.Module):
+  """z -> Dense layers with leaky ReLU -> tanh image."""
+  hidden: Sequence[int]
+  image_shape: Sequence[int]
+  num_classes: int = 0
+
+  @nn.compact
+  def __call__(self, z_BxD, labels_B=None, train: bool = True):
+    h = _with_label(z_BxD, labels_B, self.num_classes)
+    for width in self.hidden:
+      h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+    size = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+    return jnp.tanh(nn.Dense(size)(h)).reshape((z_BxD.shape[0], *self.image_shape))
+
+
+class MLPDiscriminator(nn.Module):
+  """Flattened image -> Dense layers with leaky ReLU -> one score."""
+  hidden: Sequence[int]
+  num_classes: int = 0
+  conditioning: str = "projection"
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC, labels_B=None):
+    h = x_BxHxWxC.reshape((x_BxHxWxC.shape[0], -1))
+    if self.conditioning == "concat":
+      h = _with_label(h, labels_B, self.num_classes)
+    for width in self.hidden:
+      h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+    return _Projection(self.num_classes, self.conditioning)(h, labels_B)
+
+
+class DCGenerator(nn.Module):
+  """z -> Dense to a (H/4 x W/4) map -> two sub-pixel doublings -> tanh image (Radford et al. 2016).
+
+  Batch norm after the Dense layer and the first doubling, as in DCGAN. Sub-pixel upsampling
+  (conv to 4C channels, then depth-to-space) stands in for stride-2 transposed convs: the same
+  family of functions, and much faster to train on XLA's CPU backend (see models/layers.py).
+  """
+  features: Sequence[int]          # channels at H/4, then at H/2
+  image_shape: Sequence[int]
+  num_classes: int = 0
+  kernel_size: int = 3
+  batch_norm: bool = True
+  upsampling: str = "subpixel"     # or "transposed": the textbook ConvTranspose, slow on CPU
+
+  @nn.compact
+  def __call__(self, z_BxD, labels_B=None, train: bool = True):
+    height, width, channels = self.image_shape
+    norm = (lambda h: nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)) \
+        if self.batch_norm else (lambda h: h)
+    if self.upsampling == "subpixel":
+      up = lambda f: SubPixelUpsample(f, self.kernel_size)
+    else:
+      up = lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME")
+    h = nn.Dense((height // 4) * (width // 4) * self.features[0])(_with_label(z_BxD, labels_B, self.num_classes))
+    h = nn.relu(norm(h)).reshape((z_BxD.shape[0], height // 4, width // 4, self.features[0]))
+    h = nn.relu(norm(up(self.features[1])(h)))
+    return jnp.tanh(up(channels)(h))
+
+
+class DCDiscriminator(nn.Module):
+  """Two stride-2 convs with leaky ReLU, then one score; no batch norm, so WGAN-GP can use it."""
+  features: Sequence[int]
+  num_classes: int = 0
+  conditioning: str = "projection"
+  kernel_size: int = 4
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC, labels_B=None):
+    h = x_BxHxWxC
+    if self.num_classes and self.conditioning == "concat":
+      b, height, width, _ = h.shape
+      onehot = jax.nn.one_hot(labels_B, self.num_classes, dtype=h.dtype)
+      h = jnp.concatenate([h, jnp.broadcast_to(onehot[:, None, None, :], (b, height, width, self.num_classes))], -1)
+    k = (self.kernel_size, self.kernel_size)
+    for f in self.features:
+      h = nn.leaky_relu(nn.Conv(f, k, strides=(2, 2), padding="SAME")(h), 0.2)
+    return _Projection(self.num_classes, self.conditioning)(h.reshape((h.shape[0], -1)), labels_B)

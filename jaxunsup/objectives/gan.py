@@ -1,0 +1,156 @@
+"""GAN objectives: the non-saturating GAN (Goodfellow et al. 2014) and WGAN-GP (Gulrajani et al. 2017).
+
+Both train steps share one pattern. The discriminator (critic) is updated first; the generator is
+then updated against the updated discriminator on the same fake batch, whose forward pass through
+the generator is kept as a VJP, so the generator runs forward once per step. WGAN-GP first makes
+n_critic - 1 critic-only updates, each on its own real batch and fresh fakes.
+
+Images enter as [0, 1] floats and are mapped to [-1, 1], the generator's tanh range.
+"""
+
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxunsup.train.state import GANState, global_norm
+
+
+# Losses. Arguments are the discriminator's raw outputs, one per image.
+
+def ns_disc_loss(real_logits_B: jnp.ndarray, fake_logits_B: jnp.ndarray) -> jnp.ndarray:
+  """-log D(x) - log(1 - D(G(z))), with D = sigmoid(logit)."""
+  return jnp.mean(jax.nn.softplus(-real_logits_B)) + jnp.mean(jax.nn.softplus(fake_logits_B))
+
+
+def ns_gen_loss(fake_logits_B: jnp.ndarray) -> jnp.ndarray:
+  """-log D(G(z)): the non-saturating generator loss."""
+  return jnp.mean(jax.nn.softplus(-fake_logits_B))
+
+
+def wgan_critic_loss(real_B: jnp.ndarray, fake_B: jnp.ndarray) -> jnp.ndarray:
+  """E[C(G(z))] - E[C(x)], the negated Wasserstein estimate the critic minimises."""
+  return jnp.mean(fake_B) - jnp.mean(real_B)
+
+
+def wgan_gen_loss(fake_B: jnp.ndarray) -> jnp.ndarray:
+  return -jnp.mean(fake_B)
+
+
+def gradient_penalty(critic: Callable, real_BxHxWxC: jnp.ndarray, fake_BxHxWxC: jnp.ndarray,
+                     eps_B: jnp.ndarray) -> jnp.ndarray:
+  """E[(||grad C(x_hat)|| - 1)^2] at x_hat = eps x + (1 - eps) G(z), one eps per sample.
+
+  `critic` maps a batch to one score per image with no mixing across the batch (no batch norm),
+  so the gradient of the summed scores holds each image's own input gradient.
+  """
+  eps = eps_B.reshape((-1,) + (1,) * (real_BxHxWxC.ndim - 1))
+  x_hat = eps * real_BxHxWxC + (1 - eps) * fake_BxHxWxC
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(x_hat)
+  # the small constant keeps the gradient of the norm finite where grads vanish
+  norms_B = jnp.sqrt(jnp.sum(jnp.square(grads.reshape((grads.shape[0], -1))), axis=-1) + 1e-12)
+  return jnp.mean(jnp.square(norms_B - 1.0))
+
+
+# Generator plumbing.
+
+def generate(state: GANState, variables: dict, z_BxD: jnp.ndarray, labels_B: Optional[jnp.ndarray],
+             train: bool) -> tuple:
+  """G(z, y) in [-1, 1] and the updated batch statistics (unchanged when not training)."""
+  if not train:
+    return state.gen.apply_fn(variables, z_BxD, labels_B, train=False), variables["batch_stats"]
+  fake, updates = state.gen.apply_fn(variables, z_BxD, labels_B, train=True, mutable=["batch_stats"])
+  return fake, updates.get("batch_stats", variables["batch_stats"])
+
+
+def _draw(rng: jax.Array, batch: int, latent_dim: int, num_classes: int) -> tuple:
+  """Latent codes and (for conditional models) uniformly drawn class labels."""
+  z_key, y_key = jax.random.split(rng)
+  z = jax.random.normal(z_key, (batch, latent_dim))
+  labels = jax.random.randint(y_key, (batch,), 0, num_classes) if num_classes else None
+  return z, labels
+
+
+def _disc_fn(disc_state, params, num_classes: int):
+  return lambda x, y: disc_state.apply_fn({"params": params}, x, y if num_classes else None)
+
+
+def _ema(old: dict, params, batch_stats, decay: float) -> dict:
+  return {"params": jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, old["params"], params),
+          "batch_stats": batch_stats}
+
+
+def _step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss: Callable,
+          latent_dim: int, num_classes: int, ema_decay: float):
+  """Critic-only updates for all but the last real batch, then one critic and one generator update.
+
+  reals: (n, B, H, W, C) in [-1, 1]; labels: (n, B). disc_loss(D, real, y_real, fake, y_fake, rng)
+  and gen_loss(scores) give the two objectives.
+  """
+  n, batch = reals.shape[:2]
+  gen_vars = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
+
+  def disc_update(disc, real, y_real, fake, y_fake, key):
+    def loss_fn(params):
+      return disc_loss(_disc_fn(disc, params, num_classes), real, y_real, fake, y_fake, key)
+    (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(disc.params)
+    return disc.apply_gradients(grads=grads), loss, aux, grads
+
+  def critic_only(disc, i):
+    z, y_fake = _draw(jax.random.fold_in(rng, 2 * i), batch, latent_dim, num_classes)
+    fake, _ = generate(state, gen_vars, z, y_fake, train=True)
+    disc, loss, _, _ = disc_update(disc, reals[i], labels[i], fake, y_fake, jax.random.fold_in(rng, 2 * i + 1))
+    return disc, loss
+
+  disc, _ = jax.lax.scan(critic_only, state.disc, jnp.arange(n - 1))
+
+  z, y_fake = _draw(jax.random.fold_in(rng, 2 * (n - 1)), batch, latent_dim, num_classes)
+  fake, gen_vjp, new_stats = jax.vjp(
+      lambda p: generate(state, {"params": p, "batch_stats": gen_vars["batch_stats"]}, z, y_fake, True),
+      state.gen.params, has_aux=True)
+  disc, d_loss, d_aux, d_grads = disc_update(disc, reals[-1], labels[-1], jax.lax.stop_gradient(fake),
+                                             y_fake, jax.random.fold_in(rng, 2 * n - 1))
+  updated_disc = _disc_fn(disc, disc.params, num_classes)
+  g_loss, g_fake = jax.value_and_grad(lambda x: gen_loss(updated_disc(x, y_fake)))(fake)
+  (g_grads,) = gen_vjp(g_fake)
+  gen = state.gen.apply_gradients(grads=g_grads).replace(batch_stats=new_stats)
+  new_state = GANState(gen=gen, disc=disc, ema=_ema(state.ema, gen.params, new_stats, ema_decay))
+  metrics = {"d_loss": d_loss, "g_loss": g_loss, **d_aux,
+             "d_grad_norm": global_norm([d_grads]), "g_grad_norm": global_norm([g_grads])}
+  return new_state, metrics
+
+
+def _split(batch: dict, n: int) -> tuple:
+  x = batch["image"] * 2.0 - 1.0
+  return x.reshape((n, -1, *x.shape[1:])), batch["label"].reshape((n, -1))
+
+
+def non_saturating_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: int,
+                        num_classes: int = 0, ema_decay: float = 0.0):
+  """One discriminator and one generator update of the non-saturating GAN."""
+
+  def disc_loss(disc, real, y_real, fake, y_fake, key):
+    del key
+    real_logits, fake_logits = disc(real, y_real), disc(fake, y_fake)
+    return ns_disc_loss(real_logits, fake_logits), {
+        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)), "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+
+  reals, labels = _split(batch, 1)
+  return _step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=ns_gen_loss,
+               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay)
+
+
+def wgan_gp_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: int, n_critic: int,
+                 gp_weight: float, num_classes: int = 0, ema_decay: float = 0.0):
+  """n_critic critic updates (each on its own slice of the batch), then one generator update."""
+
+  def disc_loss(disc, real, y_real, fake, y_fake, key):
+    eps = jax.random.uniform(key, (real.shape[0],))
+    wasserstein = -wgan_critic_loss(disc(real, y_real), disc(fake, y_fake))
+    # conditional critics: the interpolate keeps the real image's label
+    penalty = gradient_penalty(lambda x: disc(x, y_real), real, fake, eps)
+    return -wasserstein + gp_weight * penalty, {"wasserstein": wasserstein, "gp": penalty}
+
+  reals, labels = _split(batch, n_critic)
+  return _step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=wgan_gen_loss,
+               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay)

@@ -1,0 +1,98 @@
+"""The GAN experiment contract on real MNIST: files, summary, sample mode, exact resume, bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxunsup import gan
+from jaxunsup.configs.gan import get_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "experiments", "gan.py")
+CONFIG = os.path.join(ROOT, "experiments", "configs", "gan.py")
+SUMMARY_KEYS = {"dataset", "model", "steps", "train_seconds", "fid", "precision", "recall",
+                "class_coverage", "collapsed", "evaluator_test_accuracy", "num_samples"}
+
+
+def _run(*args, variant="smoke"):
+  cmd = [sys.executable, SCRIPT, *([f"--config={CONFIG}:{variant}"] if variant else []), *args]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def _snapshot(path):
+  return {os.path.join(r, f): open(os.path.join(r, f), "rb").read() for r, _, fs in os.walk(path) for f in fs}
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "wgan_gp", "cgan"])
+def test_smoke_run_writes_the_contract(tmp_path, name):
+  config = get_config("smoke")
+  config.model.name = name
+  summary = gan.train_and_evaluate(config, str(tmp_path))
+  assert SUMMARY_KEYS <= set(summary) and summary["model"] == name and summary["steps"] == 20
+  assert summary["fid"] > 0 and 0 <= summary["precision"] <= 1 and 0 <= summary["recall"] <= 1
+  assert "ema_fid" in summary and ("conditional_accuracy" in summary) == (name == "cgan")
+  with open(tmp_path / "summary.json") as f:
+    assert json.load(f) == summary
+  samples = np.load(tmp_path / "samples.npy")
+  assert samples.dtype == np.uint8 and samples.shape == (200, 28, 28, 1)
+  figures = ["samples.png", "progress.png", "interpolation.png", "curves.png"] + (["class_grid.png"] if name == "cgan" else [])
+  for f in figures + ["config.json", "metrics.jsonl"]:
+    assert os.path.getsize(tmp_path / f) > 0, f
+  assert sorted(os.listdir(tmp_path / "progress")) == ["step_00000010.npy", "step_00000020.npy"]
+  assert sorted(int(s) for s in os.listdir(tmp_path / "checkpoints")) == [10, 20]
+  model = gan.load(str(tmp_path))
+  np.testing.assert_array_equal(gan.to_uint8(model.sample(200, config.seed)), samples)
+
+
+def test_resume_from_a_checkpoint_gives_the_same_run(tmp_path):
+  config = get_config("smoke")
+  config.model.name = "wgan_gp"
+  full = gan.train_and_evaluate(config, str(tmp_path / "full"))
+  part = tmp_path / "part"
+  gan.train_and_evaluate(config, str(part))
+  # roll `part` back to its step-10 checkpoint, as if it had been killed just after saving it
+  shutil.rmtree(part / "checkpoints" / "20")
+  os.remove(part / "summary.json")
+  resumed = gan.train_and_evaluate(config, str(part))
+  strip = lambda s: {k: v for k, v in s.items() if k != "train_seconds"}
+  assert strip(resumed) == strip(full)
+  np.testing.assert_array_equal(np.load(part / "samples.npy"), np.load(tmp_path / "full" / "samples.npy"))
+
+
+def test_sample_mode_writes_a_new_file_and_never_overwrites(tmp_path):
+  config = get_config("smoke")
+  config.train.steps = 10
+  gan.train_and_evaluate(config, str(tmp_path))
+  out = tmp_path / "more.npy"
+  gan.write_samples(str(tmp_path), str(out), 7, seed=0)
+  assert np.load(out).shape == (7, 28, 28, 1)
+  before = _snapshot(tmp_path)
+  again = _run("--mode=sample", f"--workdir={tmp_path}", "--num_samples=7", f"--out={out}", variant=None)
+  assert again.returncode == 2 and "exists" in again.stderr
+  assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("args,variant,message", [
+    (("--config.model.name=biggan",), "smoke", "unknown GAN type"),
+    (("--config.model.name=wgan_gp", "--config.train.n_critic=0"), "smoke", "n_critic"),
+    (("--mode=sample",), None, "no config.json"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, variant, message):
+  workdir = tmp_path / "w"
+  result = _run(f"--workdir={workdir}", *args, variant=variant)
+  assert result.returncode == 2, result.stderr
+  lines = [l for l in result.stderr.splitlines() if l.strip()]
+  assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
+  assert not os.path.exists(workdir / "config.json")
+
+
+def test_sample_mode_on_a_workdir_without_checkpoint(tmp_path):
+  (tmp_path / "config.json").write_text(json.dumps(get_config("smoke").to_dict()))
+  result = _run("--mode=sample", f"--workdir={tmp_path}", variant=None)
+  assert result.returncode == 2 and "no checkpoint" in result.stderr
+  assert os.listdir(tmp_path) == ["config.json"]
