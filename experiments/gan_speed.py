@@ -22,6 +22,18 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where to write speed.json and s
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size of every variant.")
 _WINDOW = flags.DEFINE_integer("window", 10, "Steps per timed window.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed windows per variant (the median is reported).")
+_GEN_KERNEL = flags.DEFINE_integer("gen_kernel", None, "Override model.gen_kernel (both frameworks).")
+_DISC_KERNEL = flags.DEFINE_integer("disc_kernel", None, "Override model.disc_kernel (both frameworks).")
+
+
+def _model_config():
+  from jaxunsup.configs.gan import get_config
+  config = get_config("dcgan")
+  if _GEN_KERNEL.value:
+    config.model.gen_kernel = _GEN_KERNEL.value
+  if _DISC_KERNEL.value:
+    config.model.disc_kernel = _DISC_KERNEL.value
+  return config
 flags.mark_flags_as_required(["workdir"])
 
 
@@ -30,12 +42,11 @@ def _jax_variants(batch_size, window, repeats):
   import jax.numpy as jnp
   import numpy as np
   from jaxunsup import bench, gan
-  from jaxunsup.configs.gan import get_config
   from jaxunsup.train import loop
 
   out = {}
   for name, upsampling in (("jax_subpixel", "subpixel"), ("jax_transposed", "transposed")):
-    config = get_config("dcgan")
+    config = _model_config()
     config.train.batch_size = batch_size
     config.model.gen_upsampling = upsampling
     task = gan.make_task(config, (28, 28, 1), scorer=None, workdir="")
@@ -77,8 +88,9 @@ def _torch_variants(batch_size, window, repeats):
   from jaxunsup import bench
   torch.set_num_threads(os.cpu_count())
   out = {}
+  model = _model_config().model
   for upsampling in ("subpixel", "transposed"):
-    step = dcgan_torch.make_step(upsampling, batch_size)
+    step = dcgan_torch.make_step(upsampling, batch_size, model.latent_dim, model.gen_kernel, model.disc_kernel)
     out[f"torch_{upsampling}"] = bench.time_windows(lambda: [step() for _ in range(window)], window, repeats)
   return out, f"torch {torch.__version__}, {torch.get_num_threads()} threads"
 
@@ -100,7 +112,10 @@ def main(argv):
   os.makedirs(_WORKDIR.value, exist_ok=True)
   with open(os.path.join(_WORKDIR.value, "speed.json"), "w") as f:
     json.dump(result, f, indent=2)
-  lines = [f"DCGAN train step, batch {_BATCH.value}, {result['device']} ({os.cpu_count()} cores), "
+  model = _model_config().model
+  result["gen_kernel"], result["disc_kernel"] = model.gen_kernel, model.disc_kernel
+  lines = [f"DCGAN train step (generator kernel {model.gen_kernel}, discriminator kernel "
+           f"{model.disc_kernel}), batch {_BATCH.value}, {result['device']} ({os.cpu_count()} cores), "
            f"jax {jax.__version__}; {torch_note}", "",
            "| variant | ms/step (median) | min | max | PyTorch time / ours |", "|---|---|---|---|---|"]
   for k, v in rows.items():

@@ -18,7 +18,7 @@ class Generator(nn.Module):
     self.fc = nn.Linear(latent_dim, self.s0 * self.s0 * features[0])
     self.bn0 = nn.BatchNorm1d(self.s0 * self.s0 * features[0], momentum=0.1)
     if upsampling == "subpixel":
-      up = lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, 4 * c_out, kernel, padding=kernel // 2), nn.PixelShuffle(2))
+      up = lambda c_in, c_out: nn.Sequential(nn.Conv2d(c_in, 4 * c_out, kernel, padding="same"), nn.PixelShuffle(2))
     else:
       up = lambda c_in, c_out: nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1)
     self.up1 = up(features[0], features[1])
@@ -35,6 +35,7 @@ class Discriminator(nn.Module):
 
   def __init__(self, features=(64, 128), channels=1, side=28, kernel=4):
     super().__init__()
+    # padding 1 halves 28 -> 14 -> 7 for kernel 3 and 4 alike, as "SAME" does in Flax
     self.conv1 = nn.Conv2d(channels, features[0], kernel, stride=2, padding=1)
     self.conv2 = nn.Conv2d(features[0], features[1], kernel, stride=2, padding=1)
     self.fc = nn.Linear(features[1] * (side // 4) ** 2, 1)
@@ -45,10 +46,11 @@ class Discriminator(nn.Module):
     return self.fc(h.flatten(1))[:, 0]
 
 
-def make_step(upsampling="subpixel", batch_size=128, latent_dim=64, lr=2e-4, seed=0):
+def make_step(upsampling="subpixel", batch_size=128, latent_dim=64, gen_kernel=3, disc_kernel=4, lr=2e-4, seed=0):
   """Returns step(): one discriminator and one generator update on a fixed real batch."""
   torch.manual_seed(seed)
-  gen, disc = Generator(latent_dim, upsampling=upsampling), Discriminator()
+  gen = Generator(latent_dim, kernel=gen_kernel, upsampling=upsampling)
+  disc = Discriminator(kernel=disc_kernel)
   opt_g = torch.optim.Adam(gen.parameters(), lr, betas=(0.5, 0.999))
   opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.999))
   real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
@@ -63,6 +65,6 @@ def make_step(upsampling="subpixel", batch_size=128, latent_dim=64, lr=2e-4, see
     opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     opt_g.step()
-    return float(g_loss)
+    return float(g_loss.detach())
 
   return step
