@@ -200,7 +200,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def load(workdir: str) -> Autoencoder:
   """The model saved in `workdir` (its latest checkpoint), ready to encode and reconstruct."""
-  image_shape = lambda config: tuple(data_lib.spec(config.data.name).shape)
-  config, state, _ = checkpoint.load_trained(
-      workdir, lambda config: init_state(config, image_shape(config), jax.random.key(0)))
-  return Autoencoder(config, state, image_shape(config))
+  return Autoencoder(*checkpoint.load_trained(workdir, init_state))

@@ -213,10 +213,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 def load(workdir: str) -> GAN:
   """The GAN saved in `workdir` (its latest checkpoint)."""
-  shape = lambda config: tuple(data_lib.spec(config.data.name).shape)
-  config, state, _ = checkpoint.load_trained(
-      workdir, lambda config: init_state(config, shape(config), jax.random.key(0)))
-  return GAN(config, state, shape(config), describe(config)[2])
+  config, state, image_shape = checkpoint.load_trained(workdir, init_state)
+  return GAN(config, state, image_shape, describe(config)[2])
 
 
 def write_samples(workdir: str, out: str, num: int, seed: int, ema: bool = False) -> str:

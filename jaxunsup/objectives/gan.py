@@ -96,13 +96,13 @@ def _step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss:
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(disc.params)
     return disc.apply_gradients(grads=grads), loss, aux, grads
 
-  def critic_only(disc, i):
+  # A Python loop, unrolled when traced: XLA's CPU backend runs convolutions in a scan's while
+  # loop several times slower (see train/loop.py), and n_critic is small.
+  disc = state.disc
+  for i in range(n - 1):
     z, y_fake = _draw(jax.random.fold_in(rng, 2 * i), batch, latent_dim, num_classes)
     fake, _ = generate(state, gen_vars, z, y_fake, train=True)
-    disc, loss, _, _ = disc_update(disc, reals[i], labels[i], fake, y_fake, jax.random.fold_in(rng, 2 * i + 1))
-    return disc, loss
-
-  disc, _ = jax.lax.scan(critic_only, state.disc, jnp.arange(n - 1))
+    disc = disc_update(disc, reals[i], labels[i], fake, y_fake, jax.random.fold_in(rng, 2 * i + 1))[0]
 
   z, y_fake = _draw(jax.random.fold_in(rng, 2 * (n - 1)), batch, latent_dim, num_classes)
   fake, gen_vjp, new_stats = jax.vjp(

@@ -9,6 +9,7 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
 from jaxunsup.train import workdir as workdir_lib
 
@@ -54,19 +55,20 @@ def restore_latest(mngr: ocp.CheckpointManager, template: dict) -> Optional[dict
   return restored
 
 
-def load_trained(workdir: str, init_state: Callable[[ml_collections.ConfigDict], Any]) -> tuple:
-  """(config, state, step) of a training workdir: its config.json and latest checkpoint.
+def load_trained(workdir: str, init_state: Callable) -> tuple:
+  """(config, state, image_shape) of a training workdir: its config.json and latest checkpoint.
 
-  `init_state(config)` builds a fresh state of the right structure to restore into.
+  `init_state(config, image_shape, rng)` builds a fresh state of the right structure to restore into.
   """
   path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   if not os.path.exists(path):
     raise UsageError(f"{workdir} has no {workdir_lib.CONFIG_FILE}; is it a training workdir?")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  state = init_state(config)
+  image_shape = tuple(data_lib.spec(config.data.name).shape)
+  state = init_state(config, image_shape, jax.random.key(0))
   has_dir = os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR))  # the manager would create it
   restored = restore_latest(manager(workdir), pack(state, jax.random.key(0), 0, 0.0)) if has_dir else None
   if restored is None:
     raise UsageError(f"{workdir} has no checkpoint to load; train first")
-  return config, restored["state"], int(restored["step"])
+  return config, restored["state"], image_shape

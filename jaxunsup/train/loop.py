@@ -27,13 +27,14 @@ class NonFiniteLoss(UsageError):
 
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """What the loop needs from an objective; all functions are pure.
+  """What the loop needs from an objective; init and train_step are pure.
 
   init: rng -> state.
   train_step: (state, batch, rng) -> (state, metrics); batch = {"image": float B x H x W x C in
     [0, 1], "label": int32 B} with B = `examples_per_step`, or `train.batch_size` when None (a
     WGAN critic that takes several batches per generator step asks for more).
-  evaluate: (state, rng) -> dict of floats, run every `train.eval_every` steps.
+  evaluate: (state, rng) -> dict of floats, run every `train.eval_every` steps (on the host; it
+    may also save what figures need, such as the GANs' fixed-noise samples).
   """
   init: Callable[[jax.Array], Any]
   train_step: Callable[[Any, Mapping[str, jnp.ndarray], jax.Array], tuple]
