@@ -162,17 +162,10 @@ def write_figures(workdir: str, model: Autoencoder, x_test: np.ndarray, labels: 
                   f"{name}: samples (Bernoulli means)")
 
 
-def load_data(config: ml_collections.ConfigDict):
-  """Prepares (once) and loads the train and test splits named by `config.data`."""
-  name = config.data.name
-  data_lib.prepare(name, source_dir=config.data.source_dir or None)
-  return data_lib.load(name, "train"), data_lib.load(name, "test")
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains the configured autoencoder in `workdir` (resuming if possible); returns the summary."""
   bound_train_step(config)  # validate names before touching data or the workdir
-  train, test = load_data(config)
+  train, test = data_lib.load_splits(config.data)
   image_shape = train["image"].shape[1:]
   x_test = test["image"].astype(np.float32) / 255.0
   task = make_task(config, image_shape, x_test[:config.eval.examples])

@@ -19,7 +19,6 @@ import optax
 
 from jaxunsup import data as data_lib
 from jaxunsup import models, viz
-from jaxunsup.autoencoder import load_data
 from jaxunsup.errors import UsageError
 from jaxunsup.eval.sample_quality import SampleScorer, cached_scorer
 from jaxunsup.objectives import gan as gan_obj
@@ -191,7 +190,7 @@ def write_figures(workdir: str, model: GAN, samples: np.ndarray, class_names) ->
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains the configured GAN in `workdir` (resuming if possible), scores it, returns the summary."""
   _, _, num_classes = describe(config)  # validate before touching data or the workdir
-  train, _ = load_data(config)
+  train, _ = data_lib.load_splits(config.data)
   image_shape = tuple(train["image"].shape[1:])
   scorer = cached_scorer(config.data.name, config.eval.k)
   task = make_task(config, image_shape, scorer, workdir)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxunsup import autoencoder
+from jaxunsup import data as data_lib
 from jaxunsup.configs.autoencoder import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +64,7 @@ def test_pca_baseline_matches_the_measured_figure():
   # shared/NOTES.md: PCA-32 on the MNIST test split, 13.09 squared error per image with pixels
   # scaled by 1/256; ours are scaled by 1/255, so (256/255)^2 x 13.09 = 13.19.
   config = get_config("smoke")
-  train, test = autoencoder.load_data(config)
+  train, test = data_lib.load_splits(config.data)
   from jaxunsup.eval import pca
   flat = lambda d: d["image"].reshape((len(d["image"]), -1)).astype(np.float32) / 255
   assert pca.reconstruction_mse(flat(train), flat(test), 32) * 784 == pytest.approx(13.19, abs=0.01)

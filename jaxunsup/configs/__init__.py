@@ -7,6 +7,14 @@ import ml_collections
 from jaxunsup.errors import UsageError
 
 
+def shared_fields() -> ml_collections.ConfigDict:
+  """The fields every experiment has, so overrides read the same everywhere: seed and data."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  return c
+
+
 def from_variant(base: Callable[[], ml_collections.ConfigDict], variants: Mapping[str, Callable],
                  variant: str) -> ml_collections.ConfigDict:
   """base() with `variants[variant]` applied; an unknown variant is a UsageError."""

@@ -11,14 +11,12 @@ Reference commands and the figures they reached are in the variant functions bel
 
 import ml_collections
 
-from jaxunsup.configs import from_variant
+from jaxunsup.configs import from_variant, shared_fields
 
 
 def base() -> ml_collections.ConfigDict:
   """Every field an autoencoder run reads; variants override a few."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  c = shared_fields()
   c.model = ml_collections.ConfigDict({
       "name": "mlp",           # mlp | conv | denoising | vae
       "latent_dim": 32,

@@ -13,14 +13,12 @@ Reference commands and the figures they reached are in README.md.
 
 import ml_collections
 
-from jaxunsup.configs import from_variant
+from jaxunsup.configs import from_variant, shared_fields
 
 
 def base() -> ml_collections.ConfigDict:
   """Every field a GAN run reads; variants override a few."""
-  c = ml_collections.ConfigDict()
-  c.seed = 0
-  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  c = shared_fields()
   c.model = ml_collections.ConfigDict({
       "name": "dcgan",            # mlp | dcgan | wgan_gp | cgan
       "latent_dim": 64,

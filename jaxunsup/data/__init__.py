@@ -20,7 +20,7 @@ from jaxunsup.errors import UsageError
 
 __all__ = [
     "DATASETS", "SPLITS", "DatasetSpec", "default_data_dir", "load",
-    "num_classes", "prepare", "spec",
+    "load_splits", "num_classes", "prepare", "spec",
 ]
 
 _IMAGE_SHAPE = (28, 28, 1)
@@ -94,6 +94,13 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
   # One batched read of all records is far faster than indexing one by one.
   return _decode_records(source.__getitems__(range(len(source))),
                          builder.data_dir)
+
+
+def load_splits(data_cfg) -> tuple:
+  """Prepares (once) and loads the (train, test) splits named by an experiment's `config.data`
+  (fields `name` and `source_dir`)."""
+  prepare(data_cfg.name, source_dir=data_cfg.source_dir or None)
+  return load(data_cfg.name, "train"), load(data_cfg.name, "test")
 
 
 def _check_name(name: str) -> None:

@@ -59,14 +59,18 @@ def manifold_coverage(queries_NxD, points_MxD, radii_M, chunk: int = 2000) -> fl
   return float(np.mean(np.concatenate(inside)))
 
 
-def precision_recall(real_NxD: np.ndarray, fake_MxD: np.ndarray, k: int = 3) -> tuple:
+def precision_recall(real_NxD: np.ndarray, fake_MxD: np.ndarray, k: int = 3,
+                     real_radii_N: np.ndarray | None = None) -> tuple:
   """Improved precision and recall (Kynkäänniemi et al. 2019).
 
   Precision: the fraction of fakes inside the real manifold, the union of balls around each real
   point reaching its k-th nearest real neighbour. Recall: the fraction of reals inside the fake
-  manifold, built the same way.
+  manifold, built the same way. `real_radii_N` (knn_radii(real_NxD, k)) may be passed when the
+  same reals score many fake sets.
   """
-  precision = manifold_coverage(fake_MxD, real_NxD, knn_radii(real_NxD, k))
+  if real_radii_N is None:
+    real_radii_N = knn_radii(real_NxD, k)
+  precision = manifold_coverage(fake_MxD, real_NxD, real_radii_N)
   recall = manifold_coverage(real_NxD, fake_MxD, knn_radii(fake_MxD, k))
   return precision, recall
 

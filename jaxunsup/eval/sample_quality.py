@@ -50,10 +50,11 @@ class SampleScorer:
       raise UsageError(f"samples of shape {np.shape(samples_NxHxWxC)} do not fit {self.evaluator.dataset} "
                        f"images {expected}; expected N x {' x '.join(map(str, expected))} with N >= 2")
     features, predicted = self.evaluator.apply(samples)
+    precision, recall = generative.precision_recall(self.ref_features, features, self.k, self.ref_radii)
     scores = {
         "fid": generative.frechet_distance(*generative.gaussian_stats(features), *self.ref_stats),
-        "precision": generative.manifold_coverage(features, self.ref_features, self.ref_radii),
-        "recall": generative.manifold_coverage(self.ref_features, features, generative.knn_radii(features, self.k)),
+        "precision": precision,
+        "recall": recall,
         "class_coverage": generative.class_coverage(predicted, self.evaluator.num_classes),
         "num_samples": len(samples),
         "evaluator_test_accuracy": self.test_accuracy,
