@@ -1,4 +1,4 @@
-"""DCGAN train-step speed: ours (JAX) against the same architecture in PyTorch eager, in one run.
+"""GAN train-step speed: our DCGAN (JAX) against the same architecture in PyTorch eager, in one run.
 
 python experiments/gan_speed.py --workdir=runs/gan_speed [--batch_size=128]
 
@@ -6,7 +6,9 @@ Times, at the dcgan config's architecture: our jitted step as training runs it (
 in one on-device loop), the same step dispatched once per step, our generator with textbook
 ConvTranspose upsampling, and PyTorch eager with sub-pixel (our architecture) and with
 ConvTranspose2d upsampling (needs torch: pip install -e .[peers]; skipped and said so without).
-Writes speed.json and speed.md into the workdir.
+Also our WGAN-GP generator step (n_critic critic updates with the gradient penalty) with the
+critic's convs as XLA convolutions and as patch matmuls. Writes speed.json and speed.md into the
+workdir.
 """
 
 import json
@@ -37,45 +39,56 @@ def _model_config():
 flags.mark_flags_as_required(["workdir"])
 
 
-def _jax_variants(batch_size, window, repeats):
+def _time_task(config, batch_size, window, repeats, single_dispatch=False):
+  """Timed windows of the configured train step on random uint8 images, as training runs it."""
   import jax
   import jax.numpy as jnp
   import numpy as np
   from jaxunsup import bench, gan
   from jaxunsup.train import loop
 
-  out = {}
-  for name, upsampling in (("jax_subpixel", "subpixel"), ("jax_transposed", "transposed")):
-    config = _model_config()
-    config.train.batch_size = batch_size
-    config.model.gen_upsampling = upsampling
-    task = gan.make_task(config, (28, 28, 1), scorer=None, workdir="")
-    state = task.init(jax.random.key(0))
-    rng = np.random.default_rng(0)
-    n = batch_size * window
-    data = {"image": jnp.asarray(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)),
-            "label": jnp.zeros((n,), jnp.int32)}
-    perm = jnp.arange(n)
-    run_segment = loop.make_segment_runner(task, batch_size)
-    holder = {"state": state, "start": 0}
+  config.train.batch_size = batch_size
+  task = gan.make_task(config, (28, 28, 1), scorer=None, workdir="")
+  per_step = task.examples_per_step or batch_size
+  rng = np.random.default_rng(0)
+  n = per_step * window
+  data = {"image": jnp.asarray(rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8)),
+          "label": jnp.zeros((n,), jnp.int32)}
+  holder = {"state": task.init(jax.random.key(0)), "start": 0}
+  if single_dispatch:
+    step = jax.jit(task.train_step, donate_argnums=0)
+    batch = {"image": data["image"][:per_step].astype(jnp.float32) / 255, "label": data["label"][:per_step]}
+
+    def run_window():
+      for i in range(window):
+        holder["state"], metrics = step(holder["state"], batch, jax.random.key(i))
+      jax.block_until_ready(metrics)
+  else:
+    run_segment = loop.make_segment_runner(task, per_step)
 
     def run_window():
       s = holder["start"]
-      holder["state"], metrics = run_segment(holder["state"], data, perm, jax.random.key(1), s, s + window)
+      holder["state"], metrics = run_segment(holder["state"], data, jnp.arange(n), jax.random.key(1), s, s + window)
       holder["start"] = s + window
       jax.block_until_ready(metrics)
 
-    out[name] = bench.time_windows(run_window, window, repeats)
-    if upsampling == "subpixel":
-      step = jax.jit(task.train_step, donate_argnums=0)
-      batch = {"image": data["image"][:batch_size].astype(jnp.float32) / 255, "label": data["label"][:batch_size]}
+  return bench.time_windows(run_window, window, repeats)
 
-      def run_single():
-        for i in range(window):
-          holder["state"], metrics = step(holder["state"], batch, jax.random.key(i))
-        jax.block_until_ready(metrics)
 
-      out["jax_subpixel_per_step_dispatch"] = bench.time_windows(run_single, window, repeats)
+def _jax_variants(batch_size, window, repeats):
+  out = {}
+  for name, upsampling in (("jax_subpixel", "subpixel"), ("jax_transposed", "transposed")):
+    config = _model_config()
+    config.model.gen_upsampling = upsampling
+    out[name] = _time_task(config, batch_size, window, repeats)
+  out["jax_subpixel_per_step_dispatch"] = _time_task(_model_config(), batch_size, window, repeats, True)
+  # WGAN-GP, per generator step (n_critic critic updates): its gradient penalty differentiates
+  # through the critic's input gradient, where the conv implementation matters on CPU
+  for impl in ("xla", "patches"):
+    from jaxunsup.configs.gan import get_config
+    config = get_config("wgan_gp")
+    config.model.disc_conv_impl = impl
+    out[f"jax_wgan_gp_{impl}_convs"] = _time_task(config, batch_size, max(1, window // 5), repeats)
   return out
 
 
@@ -109,11 +122,11 @@ def main(argv):
             "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
             "batch_size": _BATCH.value, "torch": torch_note, "rows": rows,
             "speedup_vs_torch": {k: v["ms_per_step"] / ours for k, v in rows.items() if k.startswith("torch_")}}
+  model = _model_config().model
+  result["gen_kernel"], result["disc_kernel"] = model.gen_kernel, model.disc_kernel
   os.makedirs(_WORKDIR.value, exist_ok=True)
   with open(os.path.join(_WORKDIR.value, "speed.json"), "w") as f:
     json.dump(result, f, indent=2)
-  model = _model_config().model
-  result["gen_kernel"], result["disc_kernel"] = model.gen_kernel, model.disc_kernel
   lines = [f"DCGAN train step (generator kernel {model.gen_kernel}, discriminator kernel "
            f"{model.disc_kernel}), batch {_BATCH.value}, {result['device']} ({os.cpu_count()} cores), "
            f"jax {jax.__version__}; {torch_note}", "",

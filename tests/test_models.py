@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -6,7 +7,7 @@ import pytest
 
 from jaxunsup import models
 from jaxunsup.errors import UsageError
-from jaxunsup.models.layers import depth_to_space
+from jaxunsup.models.layers import PatchConv, depth_to_space
 
 
 def _model_cfg(name, **kw):
@@ -47,3 +48,20 @@ def test_unknown_model_and_activation_are_usage_errors():
   enc, _ = models.build_autoencoder(_model_cfg("mlp", activation="swishy"), (28, 28, 1))
   with pytest.raises(UsageError, match="unknown activation"):
     enc.init(jax.random.key(0), jnp.ones((1, 28, 28, 1)))
+
+
+@pytest.mark.parametrize("shape,kernel,stride", [((3, 28, 28, 1), 4, 2), ((2, 7, 9, 3), 3, 1), ((2, 13, 13, 2), 5, 2)])
+def test_patch_conv_is_nn_conv(shape, kernel, stride):
+  x = jax.random.normal(jax.random.key(1), shape)
+  ref = nn.Conv(6, (kernel, kernel), strides=(stride, stride), padding="SAME")
+  ours = PatchConv(6, kernel, stride)
+  params = ref.init(jax.random.key(0), x)
+  # same initialisers and shapes, so either module can load the other's parameters
+  jax.tree.map(np.testing.assert_array_equal, params, ours.init(jax.random.key(0), x))
+  np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+  # and the same second derivatives, which is what the gradient penalty takes
+  def penalty(module, p):
+    g = jax.grad(lambda x: jnp.sum(jnp.sin(module.apply(p, x))))(x)
+    return jnp.sum(jnp.square(g))
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+               jax.grad(lambda p: penalty(ref, p))(params), jax.grad(lambda p: penalty(ours, p))(params))

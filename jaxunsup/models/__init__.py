@@ -6,8 +6,8 @@ import ml_collections
 
 from jaxunsup.errors import UsageError
 from jaxunsup.models.conv import ConvDecoder, ConvEncoder
-from jaxunsup.models.gan import (CONDITIONINGS, UPSAMPLINGS, DCDiscriminator, DCGenerator, MLPDiscriminator,
-                                 MLPGenerator)
+from jaxunsup.models.gan import (CONDITIONINGS, CONV_IMPLS, UPSAMPLINGS, DCDiscriminator, DCGenerator,
+                                 MLPDiscriminator, MLPGenerator)
 from jaxunsup.models.mlp import MLPDecoder, MLPEncoder
 
 AUTOENCODERS = ("mlp", "conv", "denoising", "vae")
@@ -58,7 +58,10 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
   if model_cfg.gen_upsampling not in UPSAMPLINGS:
     raise UsageError(f"unknown model.gen_upsampling {model_cfg.gen_upsampling!r}; "
                      f"choose one of {', '.join(UPSAMPLINGS)}")
+  if model_cfg.disc_conv_impl not in CONV_IMPLS:
+    raise UsageError(f"unknown model.disc_conv_impl {model_cfg.disc_conv_impl!r}; "
+                     f"choose one of {', '.join(CONV_IMPLS)}")
   return (DCGenerator(gen_features, shape, num_classes, model_cfg.gen_kernel, model_cfg.gen_batch_norm,
                       model_cfg.gen_upsampling),
           DCDiscriminator(tuple(model_cfg.disc_features), num_classes, model_cfg.conditioning,
-                          model_cfg.disc_kernel))
+                          model_cfg.disc_kernel, model_cfg.disc_conv_impl))

@@ -40,3 +40,36 @@ class SubPixelUpsample(nn.Module):
     k = (self.kernel_size, self.kernel_size)
     y = nn.Conv(self.features * 4, k, padding="SAME")(x_BxHxWxC)
     return depth_to_space(y, 2)
+
+
+def extract_patches(x_BxHxWxC: jnp.ndarray, kernel_size: int, stride: int) -> jnp.ndarray:
+  """'SAME'-padded k x k patches at the given stride: (B, H', W', k*k*C), ordered (row, col, channel)."""
+  b, h, w, c = x_BxHxWxC.shape
+  out_h, out_w = -(-h // stride), -(-w // stride)
+  pad_h = max((out_h - 1) * stride + kernel_size - h, 0)
+  pad_w = max((out_w - 1) * stride + kernel_size - w, 0)
+  x = jnp.pad(x_BxHxWxC, ((0, 0), (pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)))
+  span_h, span_w = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+  return jnp.concatenate([x[:, i:i + span_h:stride, j:j + span_w:stride, :]
+                          for i in range(kernel_size) for j in range(kernel_size)], axis=-1)
+
+
+class PatchConv(nn.Module):
+  """nn.Conv with 'SAME' padding computed as patch extraction + one matmul.
+
+  Same parameters (names, shapes, initialisers) and outputs as nn.Conv. It exists for the
+  gradient penalty of WGAN-GP: its double backward through a strided nn.Conv reaches convolutions
+  with input dilation that XLA's CPU backend runs several times slower; here every derivative is a
+  matmul, a strided slice or a pad (measured in the README's GAN speed notes).
+  """
+  features: int
+  kernel_size: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+    k, c = self.kernel_size, x_BxHxWxC.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features))
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    patches = extract_patches(x_BxHxWxC, k, self.stride)
+    return patches @ kernel.reshape((k * k * c, self.features)) + bias
