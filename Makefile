@@ -22,7 +22,7 @@ data: venv $(FASHION_DIR)
 	$(PY) -m jaxunsup.data prepare mnist fashion_mnist
 
 test: data
-	$(PY) -m pytest -q tests notebooks --nbmake
+	$(PY) -m pytest -q --durations=10 tests notebooks --nbmake
 
 demo: data
 	$(PY) experiments/demo.py --workdir=runs/demo

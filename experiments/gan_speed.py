@@ -76,6 +76,7 @@ def _time_task(config, batch_size, window, repeats, single_dispatch=False):
 
 
 def _jax_variants(batch_size, window, repeats):
+  from jaxunsup.configs.gan import get_config
   out = {}
   for name, upsampling in (("jax_subpixel", "subpixel"), ("jax_transposed", "transposed")):
     config = _model_config()
@@ -85,7 +86,6 @@ def _jax_variants(batch_size, window, repeats):
   # WGAN-GP, per generator step (n_critic critic updates): its gradient penalty differentiates
   # through the critic's input gradient, where the conv implementation matters on CPU
   for impl in ("xla", "patches"):
-    from jaxunsup.configs.gan import get_config
     config = get_config("wgan_gp")
     config.model.disc_conv_impl = impl
     out[f"jax_wgan_gp_{impl}_convs"] = _time_task(config, batch_size, max(1, window // 5), repeats)

@@ -80,6 +80,7 @@ def test_sample_mode_writes_a_new_file_and_never_overwrites(tmp_path):
 @pytest.mark.parametrize("args,variant,message", [
     (("--config.model.name=biggan",), "smoke", "unknown GAN type"),
     (("--config.model.name=wgan_gp", "--config.train.n_critic=0"), "smoke", "n_critic"),
+    (("--config.model.disc_conv_impl=cudnn",), "smoke", "disc_conv_impl"),
     (("--mode=sample",), None, "no config.json"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, variant, message):
