@@ -64,7 +64,7 @@ def _time_task(config, batch_size, window, repeats, single_dispatch=False):
         holder["state"], metrics = step(holder["state"], batch, jax.random.key(i))
       jax.block_until_ready(metrics)
   else:
-    run_segment = loop.make_segment_runner(task, per_step)
+    run_segment = loop.make_segment_runner(task.train_step, per_step)
 
     def run_window():
       s = holder["start"]

@@ -86,3 +86,27 @@ def save_curves(path: str, rows: Sequence[Mapping[str, float]], keys: Sequence[s
     ax.grid(alpha=0.3)
   fig.suptitle(title)
   _save(fig, path)
+
+
+def save_label_sweep(path: str, rows: Sequence[Mapping], all_per_class: int, title: str) -> None:
+  """Test accuracy against labels per class (log x), one panel per evaluation, one line per
+  objective, error bars one std over seeds; "all labels" sits at the split's mean per class."""
+  evaluations = list(dict.fromkeys(r["evaluation"] for r in rows))
+  fig, axes = plt.subplots(1, len(evaluations), figsize=(4.6 * len(evaluations), 3.8), squeeze=False,
+                           sharey=True)
+  for ax, evaluation in zip(axes[0], evaluations):
+    for objective in dict.fromkeys(r["objective"] for r in rows):
+      pts = sorted((r["labels_per_class"] or all_per_class, r["accuracy_mean"], r["accuracy_std"])
+                   for r in rows if r["objective"] == objective and r["evaluation"] == evaluation)
+      if pts:
+        x, mean, std = zip(*pts)
+        ax.errorbar(x, 100 * np.array(mean), yerr=100 * np.array(std), marker="o", capsize=3,
+                    label=objective)
+    ax.set_xscale("log")
+    ax.set_xlabel("labels per class")
+    ax.set_title(evaluation)
+    ax.grid(alpha=0.3)
+  axes[0][0].set_ylabel("test accuracy (%)")
+  axes[0][-1].legend()
+  fig.suptitle(title)
+  _save(fig, path)

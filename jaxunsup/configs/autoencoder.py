@@ -22,6 +22,7 @@ def base() -> ml_collections.ConfigDict:
       "latent_dim": 32,
       "hidden": (512, 256),    # mlp layers, input side first; the decoder mirrors them
       "features": (16, 32),    # conv channels, input side first; each stage halves the image
+      "stage_convs": 1,        # conv encoder: convs per stage (the first strided)
       "activation": "relu",
       "backbone": "mlp",       # architecture for denoising and vae: mlp | conv
       "noise": "mask",         # denoising corruption: mask | gaussian

@@ -13,6 +13,7 @@ class DatasetSpec:
   shape: tuple[int, int, int]
   num_classes: int
   class_names: tuple[str, ...]
+  mirror_symmetric: bool  # whether a horizontal flip keeps every image's class
 
 
 SPECS = {
@@ -21,6 +22,7 @@ SPECS = {
         shape=(28, 28, 1),
         num_classes=10,
         class_names=tuple(str(d) for d in range(10)),
+        mirror_symmetric=False,
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",
@@ -28,5 +30,6 @@ SPECS = {
         num_classes=10,
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mirror_symmetric=True,
     ),
 }

@@ -84,7 +84,7 @@ def _train(train: dict, num_classes: int) -> dict:
     return state.apply_gradients(grads=grads), {"loss": loss}
 
   task = loop.Task(init=None, train_step=train_step, evaluate=None)
-  run_segment = loop.make_segment_runner(task, BATCH)
+  run_segment = loop.make_segment_runner(task.train_step, BATCH)
   n = len(train["image"])
   data = {"image": jnp.asarray(train["image"]), "label": jnp.asarray(train["label"])}
   steps_per_epoch = n // BATCH

@@ -34,7 +34,10 @@ def build_autoencoder(model_cfg: ml_collections.ConfigDict, image_shape: Sequenc
     return (MLPEncoder(hidden, out_dim, act),
             MLPDecoder(hidden[::-1], tuple(image_shape), act))
   features = tuple(model_cfg.features)
-  return (ConvEncoder(features, out_dim, act),
+  stage_convs = model_cfg.get("stage_convs", 1)
+  if not isinstance(stage_convs, int) or stage_convs < 1:
+    raise UsageError(f"model.stage_convs must be a positive integer, got {stage_convs!r}")
+  return (ConvEncoder(features, out_dim, act, stage_convs),
           ConvDecoder(features[::-1], tuple(image_shape), act))
 
 

@@ -9,17 +9,23 @@ from jaxunsup.models.layers import SubPixelUpsample, activation_fn
 
 
 class ConvEncoder(nn.Module):
-  """Stride-2 convolutions, each halving the image, then a Dense layer to `out_dim`."""
+  """Stages of 3x3 convolutions, each halving the image, then a Dense layer to `out_dim`.
+
+  A stage is one stride-2 conv followed by `stage_convs - 1` stride-1 convs of the same width.
+  """
   features: Sequence[int]
   out_dim: int
   activation: str = "relu"
+  stage_convs: int = 1
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
     act = activation_fn(self.activation)
     h = x_BxHxWxC
     for f in self.features:
-      h = act(nn.Conv(f, (3, 3), strides=(2, 2), padding="SAME")(h))
+      for i in range(self.stage_convs):
+        stride = 2 if i == 0 else 1
+        h = act(nn.Conv(f, (3, 3), strides=(stride, stride), padding="SAME")(h))
     h_BxF = h.reshape((h.shape[0], -1))
     return nn.Dense(self.out_dim)(h_BxF)
 

@@ -77,9 +77,13 @@ def on_device_loop(mode: str) -> bool:
   return jax.default_backend() != "cpu" if mode == "auto" else mode == "device"
 
 
-def make_segment_runner(task: Task, batch_size: int, device_loop: bool | None = None) -> Callable:
+@functools.lru_cache(maxsize=None)
+def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None) -> Callable:
   """A runner of consecutive steps [start, stop): (state, data, perm, step_key, start, stop) ->
-  (state, mean of each metric over the segment).
+  (state, mean of each metric over the segment), for a Task's `train_step`.
+
+  Cached per (train_step, batch_size, device_loop): runs that pass the same step function share
+  compiled code (a label sweep trains dozens of small models with one step).
 
   Each step gathers its batch on device by index into the epoch's permutation and draws its key
   as fold_in(step_key, step), so how steps are grouped into segments never changes the result.
@@ -95,7 +99,7 @@ def make_segment_runner(task: Task, batch_size: int, device_loop: bool | None = 
     idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
     batch = {"image": data["image"][idx_B].astype(jnp.float32) / 255.0,
              "label": data["label"][idx_B].astype(jnp.int32)}
-    return task.train_step(state, batch, jax.random.fold_in(step_key, step))
+    return train_step(state, batch, jax.random.fold_in(step_key, step))
 
   if device_loop:
     @functools.partial(jax.jit, donate_argnums=0)
@@ -181,8 +185,13 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
                            workdir_lib.config_to_json(config))
   writer = MetricWriter(workdir, start)
 
-  data = {"image": jnp.asarray(train_data["image"]), "label": jnp.asarray(train_data["label"])}
-  run_segment = make_segment_runner(task, per_step, on_device_loop(tc.get("loop", "auto")))
+  # Committed to one device whether fresh or restored: jit keys its cache on committed-ness, and a
+  # mix (a restored encoder under a fresh head) would compile the step once more.
+  device = jax.devices()[0]
+  state = jax.device_put(state, device)
+  data = jax.device_put({"image": np.asarray(train_data["image"]), "label": np.asarray(train_data["label"])},
+                        device)
+  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")))
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []
   bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),

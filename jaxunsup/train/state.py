@@ -19,6 +19,13 @@ class AEState:
   decoder: TrainState
 
 
+@flax.struct.dataclass
+class ContrastiveState:
+  """SimCLR's encoder and projection head, each with its own params and optimizer state."""
+  encoder: TrainState
+  projector: TrainState
+
+
 class GenState(TrainState):
   """A generator's TrainState; batch_stats holds its batch-norm running averages ({} if none)."""
   batch_stats: Any = None

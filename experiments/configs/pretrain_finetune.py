@@ -1,0 +1,6 @@
+"""Pretrain-then-fine-tune configs: `--config=experiments/configs/pretrain_finetune.py:VARIANT`.
+
+The variants live in jaxunsup/configs/pretrain_finetune.py so that notebooks and tests can import them.
+"""
+
+from jaxunsup.configs.pretrain_finetune import get_config  # noqa: F401

@@ -1,0 +1,77 @@
+"""Configs for experiments/pretrain_finetune.py: unsupervised pretraining, then a label sweep.
+
+Variants (`--config=experiments/configs/pretrain_finetune.py:VARIANT`):
+  default   every objective on MNIST at a short budget.
+  smoke     seconds on CPU; used by the tests.
+Reference commands and the figures they reached are in README.md.
+"""
+
+import ml_collections
+
+from jaxunsup.configs import from_variant, shared_fields
+
+
+def augment_fields(**overrides) -> ml_collections.ConfigDict:
+  """An `augment` block (jaxunsup/augment.py); the defaults switch every transform off."""
+  c = ml_collections.ConfigDict({
+      "crop_min_area": 1.0,    # random resized crop: smallest area fraction kept (1 = off)
+      "crop_max_ratio": 4 / 3, # and the largest aspect ratio of the crop box
+      "max_shift": 0,          # random translation, pixels
+      "flip": "auto",          # auto | yes | no; auto flips only mirror-symmetric datasets
+      "noise_std": 0.0,        # additive Gaussian noise
+      "cutout": 0,             # side of a zeroed square (0 = off)
+  })
+  c.update(overrides)
+  return c
+
+
+def base() -> ml_collections.ConfigDict:
+  """Every field a pretrain-then-fine-tune run reads; variants override a few."""
+  c = shared_fields()
+  c.model = ml_collections.ConfigDict({   # the one encoder backbone every objective trains
+      "features": (32, 64),    # conv channels per stage; each stage halves the image
+      "stage_convs": 2,        # convs per stage, the first strided
+      "rep_dim": 128,          # the representation (the autoencoders' latent code)
+      "activation": "relu",
+  })
+  c.pretrain = ml_collections.ConfigDict({
+      "objectives": ("none", "autoencoder", "denoising", "simclr"),
+      "batch_size": 256, "steps": 2000, "learning_rate": 1e-3, "schedule": "cosine",
+      "weight_decay": 0.0,
+      "log_every": 50, "eval_every": 500, "checkpoint_every": 500, "loop": "auto",
+      "loss": "mse",           # autoencoder and denoising: mse | bce
+      "noise": "mask", "noise_level": 0.3,   # denoising corruption
+      "temperature": 0.2,      # simclr: NT-Xent temperature
+      "proj_hidden": 256, "proj_dim": 64,    # simclr: projection head
+      "eval_examples": 1000,   # test images for the periodic pretraining eval
+  })
+  c.augment = augment_fields(crop_min_area=0.3, noise_std=0.1, cutout=8)  # simclr's views
+  c.finetune = ml_collections.ConfigDict({
+      "init_from": "",         # a pretraining workdir: fine-tune its encoder and skip pretraining
+      "evaluations": ("linear_probe", "finetune", "knn"),
+      "labels_per_class": (10, 100, 1000, 0),   # 0 = every label
+      "seeds": (0, 1, 2),      # each draws its own labelled subset and head initialisation
+      "steps": 500, "batch_size": 128,          # the same budget for every objective
+      "head_lr": 1e-3, "encoder_lr": 3e-4, "schedule": "cosine",
+      "augment": True,         # augment labelled batches with `finetune_augment`
+      "knn_k": 20, "knn_temperature": 0.1,
+      "log_every": 100, "loop": "auto",
+  })
+  c.finetune_augment = augment_fields(max_shift=2)
+  return c
+
+
+def smoke(c):
+  """Seconds on CPU; the tests run it."""
+  c.model.update(features=(8, 16), stage_convs=1, rep_dim=16)
+  c.pretrain.update(batch_size=32, steps=20, log_every=10, eval_every=10, checkpoint_every=10,
+                    proj_hidden=32, proj_dim=16, eval_examples=64)
+  c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
+
+
+VARIANTS = {"default": lambda c: None, "smoke": smoke}
+
+
+def get_config(variant: str = "default") -> ml_collections.ConfigDict:
+  """The config of `variant` (see the module docstring)."""
+  return from_variant(base, VARIANTS, variant)

@@ -1,0 +1,130 @@
+"""The fine-tuning phase: an encoder (pretrained or fresh) evaluated with few labels.
+
+Evaluations:
+  linear_probe  the encoder frozen, a linear head trained on its features;
+  finetune      encoder and head trained together, each with its own learning rate;
+  knn           no training: cosine k-nearest neighbours among the labelled examples' features.
+A trained evaluation is one run of the training loop in its own workdir (own optimizer state,
+checkpoints, exact resume), started from the pretrained encoder params.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxunsup import augment as augment_lib
+from jaxunsup.errors import UsageError
+from jaxunsup.eval import knn as knn_lib
+from jaxunsup.models.conv import ConvEncoder
+from jaxunsup.models.heads import EncoderClassifier
+from jaxunsup.objectives import classification
+from jaxunsup.train import loop
+from jaxunsup.train import state as state_lib
+from jaxunsup.train.metrics_writer import read_metrics
+
+EVALUATIONS = ("linear_probe", "finetune", "knn")
+
+
+def check_evaluation(evaluation: str) -> None:
+  if evaluation not in EVALUATIONS:
+    raise UsageError(f"unknown evaluation {evaluation!r}; choose one of {', '.join(EVALUATIONS)}")
+
+
+def make_optimizer(ft_cfg: ml_collections.ConfigDict, frozen_encoder: bool) -> optax.GradientTransformation:
+  """Adam per parameter group: the head at head_lr, the encoder at encoder_lr or not at all."""
+
+  def adam(lr):
+    if ft_cfg.schedule == "cosine":
+      lr = optax.cosine_decay_schedule(lr, ft_cfg.steps)
+    return optax.adam(lr)
+
+  groups = {"head": adam(ft_cfg.head_lr),
+            "encoder": optax.set_to_zero() if frozen_encoder else adam(ft_cfg.encoder_lr)}
+  return optax.multi_transform(groups, lambda params: {k: jax.tree.map(lambda _: k, v)
+                                                       for k, v in params.items()})
+
+
+def init_state(model: EncoderClassifier, encoder_params, image_shape, rng: jax.Array,
+               tx: optax.GradientTransformation) -> state_lib.TrainState:
+  """Encoder + fresh linear head; the encoder's params replaced by `encoder_params` if given."""
+  params = model.init(rng, jnp.zeros((1, *image_shape)))["params"]
+  if encoder_params is not None:
+    expected = jax.tree.map(jnp.shape, params["encoder"])
+    if jax.tree.map(jnp.shape, encoder_params) != expected:
+      raise UsageError("the pretrained encoder's parameters do not fit this config's model")
+    # a copy: the loop donates the state's buffers, and the next cell needs the originals
+    params = {**params, "encoder": jax.tree.map(jnp.copy, encoder_params)}
+  return state_lib.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(apply_fn, params, x_BxHxWxC):
+  return apply_fn({"params": params}, x_BxHxWxC)
+
+
+def in_chunks(apply_fn, params, images_NxHxWxC: np.ndarray, chunk: int = 1000) -> np.ndarray:
+  """apply_fn on uint8 images, 1000 at a time."""
+  return np.concatenate([np.asarray(_apply(apply_fn, params, jnp.asarray(images_NxHxWxC[i:i + chunk],
+                                                                         jnp.float32) / 255.0))
+                         for i in range(0, len(images_NxHxWxC), chunk)])
+
+
+def accuracy(apply_fn, params, split: dict) -> float:
+  """Top-1 accuracy of a classifier on a whole split."""
+  return float(np.mean(np.argmax(in_chunks(apply_fn, params, split["image"]), -1) == split["label"]))
+
+
+def knn_accuracy(encoder: ConvEncoder, encoder_params, labelled: dict, test: dict,
+                 ft_cfg: ml_collections.ConfigDict, num_classes: int) -> float:
+  """Test accuracy of cosine kNN on the encoder's features of the labelled examples."""
+  bank = in_chunks(encoder.apply, encoder_params, labelled["image"])
+  query = in_chunks(encoder.apply, encoder_params, test["image"])
+  predicted = knn_lib.knn_predict(bank, labelled["label"], query, ft_cfg.knn_k, num_classes,
+                                  ft_cfg.knn_temperature)
+  return float(np.mean(predicted == test["label"]))
+
+
+def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_examples: int,
+                seed: int) -> ml_collections.ConfigDict:
+  """The loop config of one trained cell: the fine-tune budget, with the batch capped at the
+  number of labelled examples (10 per class is one full batch of 100)."""
+  ft = config.finetune
+  c = ml_collections.ConfigDict({
+      "seed": seed, "evaluation": evaluation,
+      "data": config.data.to_dict(), "model": config.model.to_dict(),
+      "finetune": ft.to_dict(), "finetune_augment": config.finetune_augment.to_dict()})
+  c.train = ml_collections.ConfigDict({
+      "steps": ft.steps, "batch_size": min(ft.batch_size, labelled_examples), "log_every": ft.log_every,
+      "eval_every": ft.steps, "checkpoint_every": ft.steps, "max_to_keep": 1, "loop": ft.loop})
+  return c
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_train_step(aug_items, frozen_encoder):
+  # One function object per setting, so jit caches are shared by every cell of a sweep.
+  aug = dict(aug_items) if aug_items is not None else None
+  return functools.partial(classification.train_step, aug=aug, frozen_encoder=frozen_encoder)
+
+
+def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str, model: EncoderClassifier,
+               encoder_params, labelled: dict, test: dict, seed: int, tx) -> float:
+  """Trains one (evaluation, labelled subset, seed) cell in `workdir`; returns test accuracy.
+
+  Pass the same `model` and `tx` (from `make_optimizer`) to every cell of an evaluation: jit keys
+  its caches on them, so the cells then share compiled steps.
+  """
+  image_shape = labelled["image"].shape[1:]
+  cfg = cell_config(config, evaluation, len(labelled["label"]), seed)
+  aug = (tuple(sorted(augment_lib.settings(config.finetune_augment, config.data.name).items()))
+         if config.finetune.augment else None)
+  task = loop.Task(
+      init=lambda rng: init_state(model, encoder_params, image_shape, rng, tx),
+      train_step=_cached_train_step(aug, evaluation == "linear_probe"),
+      evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)})
+  loop.train(cfg, workdir, task, labelled)
+  rows = [r for r in read_metrics(workdir) if "eval/test_accuracy" in r]
+  return rows[-1]["eval/test_accuracy"]
