@@ -30,7 +30,7 @@ def base() -> ml_collections.ConfigDict:
   c = shared_fields()
   c.model = ml_collections.ConfigDict({   # the one encoder backbone every objective trains
       "features": (32, 64),    # conv channels per stage; each stage halves the image
-      "stage_convs": 2,        # convs per stage, the first strided
+      "stage_convs": 1,        # convs per stage, the first strided
       "rep_dim": 128,          # the representation (the autoencoders' latent code)
       "activation": "relu",
   })
@@ -41,11 +41,14 @@ def base() -> ml_collections.ConfigDict:
       "log_every": 50, "eval_every": 500, "checkpoint_every": 500, "loop": "auto",
       "loss": "mse",           # autoencoder and denoising: mse | bce
       "noise": "mask", "noise_level": 0.3,   # denoising corruption
-      "temperature": 0.2,      # simclr: NT-Xent temperature
+      "temperature": 0.5,      # simclr: NT-Xent temperature
       "proj_hidden": 256, "proj_dim": 64,    # simclr: projection head
       "eval_examples": 1000,   # test images for the periodic pretraining eval
   })
-  c.augment = augment_fields(crop_min_area=0.3, noise_std=0.1, cutout=8)  # simclr's views
+  # SimCLR's views. On MNIST at 3000 steps (10 labels per class, kNN / linear probe, %): crop 0.3,
+  # two convs per stage, T 0.2: 77.5 / 86.1; crop 0.6: 80.9 / 87.2; one conv per stage (3x
+  # faster): 84.4 / 89.4; T 0.5: 88.9 / 91.4.
+  c.augment = augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8)
   c.finetune = ml_collections.ConfigDict({
       "init_from": "",         # a pretraining workdir: fine-tune its encoder and skip pretraining
       "evaluations": ("linear_probe", "finetune", "knn"),
