@@ -138,9 +138,8 @@ def markdown_table(rows: list, title: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def validate(config: ml_collections.ConfigDict, train_labels_N: np.ndarray) -> dict:
-  """Checks names and sizes before anything is written; returns the labelled subsets."""
-  _check_choices(config)
+def label_subsets(config: ml_collections.ConfigDict, train_labels_N: np.ndarray) -> dict:
+  """The labelled subsets of every (labels per class, seed); UsageError if a class has too few."""
   return {(per_class, seed): balanced_subset(train_labels_N, per_class, seed)
           for per_class in config.finetune.labels_per_class for seed in config.finetune.seeds}
 
@@ -150,7 +149,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   _check_choices(config)
   init = _init_from_encoder(config) if config.finetune.init_from else None
   train, test = data_lib.load_splits(config.data)
-  subsets = validate(config, train["label"])
+  subsets = label_subsets(config, train["label"])  # refuses too many labels before anything is written
   workdir_lib.check_config(config, workdir, has_checkpoint=False)
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
