@@ -21,8 +21,11 @@ $(FASHION_DIR):
 data: venv $(FASHION_DIR)
 	$(PY) -m jaxunsup.data prepare mnist fashion_mnist
 
+# Two workers, one test file each (module fixtures run once), and a compilation cache shared by
+# the experiment subprocesses the tests start: most of the suite's time is XLA compiling tiny models.
 test: data
-	$(PY) -m pytest -q --durations=10 tests notebooks --nbmake
+	JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax_cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.1 \
+	  $(PY) -m pytest -q -n 2 --dist loadfile --durations=10 tests notebooks --nbmake
 
 demo: data
 	$(PY) experiments/demo.py --workdir=runs/demo
