@@ -6,6 +6,7 @@ gives notebooks an `Autoencoder` with `encode`, `reconstruct` and (for the VAE) 
 
 import dataclasses
 import functools
+import json
 import os
 import jax
 import jax.numpy as jnp
@@ -25,15 +26,23 @@ from jaxunsup.train.workdir import write_json
 SUMMARY_FILE = "summary.json"
 
 
+@functools.lru_cache(maxsize=16)
+def _modules_and_optimizer(model_json: str, train_json: str, image_shape: tuple) -> tuple:
+  # One set of objects per config in a process: jit keys its caches on a state's apply_fn and tx,
+  # so runs of the same config (one-class models, tests, notebooks) share their compiled steps.
+  encoder, decoder = models.build_autoencoder(ml_collections.ConfigDict(json.loads(model_json)), image_shape)
+  return encoder, decoder, state_lib.make_optimizer(ml_collections.ConfigDict(json.loads(train_json)))
+
+
 def init_state(config: ml_collections.ConfigDict, image_shape, rng: jax.Array) -> state_lib.AEState:
   """Fresh encoder and decoder params, each with its own optimizer state."""
-  encoder, decoder = models.build_autoencoder(config.model, image_shape)
+  encoder, decoder, tx = _modules_and_optimizer(config.model.to_json(sort_keys=True),
+                                                config.train.to_json(sort_keys=True), tuple(image_shape))
   enc_rng, dec_rng = jax.random.split(rng)
   x = jnp.zeros((1, *image_shape), jnp.float32)
   z = jnp.zeros((1, config.model.latent_dim), jnp.float32)
-  return state_lib.AEState(
-      encoder=state_lib.create(encoder, enc_rng, x, state_lib.make_optimizer(config.train)),
-      decoder=state_lib.create(decoder, dec_rng, z, state_lib.make_optimizer(config.train)))
+  return state_lib.AEState(encoder=state_lib.create(encoder, enc_rng, x, tx),
+                           decoder=state_lib.create(decoder, dec_rng, z, tx))
 
 
 def bound_train_step(config: ml_collections.ConfigDict):
@@ -46,8 +55,13 @@ def bound_train_step(config: ml_collections.ConfigDict):
     raise UsageError(f"unknown model.noise {noise!r}; choose one of {', '.join(reconstruction.NOISES)}")
   if config.train.loss not in reconstruction.LOSSES:
     raise UsageError(f"unknown train.loss {config.train.loss!r}; choose one of {', '.join(reconstruction.LOSSES)}")
-  return functools.partial(reconstruction.train_step, loss=config.train.loss, noise=noise,
-                           noise_level=config.model.noise_level)
+  return _reconstruction_step(config.train.loss, noise, config.model.noise_level)
+
+
+@functools.lru_cache(maxsize=None)
+def _reconstruction_step(loss: str, noise: str, noise_level: float):
+  # The same object for the same choices, so the loop's cached runner (and its compile) is reused.
+  return functools.partial(reconstruction.train_step, loss=loss, noise=noise, noise_level=noise_level)
 
 
 def to_unit_float(images: np.ndarray, image_shape) -> np.ndarray:

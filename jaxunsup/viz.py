@@ -110,3 +110,42 @@ def save_label_sweep(path: str, rows: Sequence[Mapping], all_per_class: int, tit
   axes[0][-1].legend()
   fig.suptitle(title)
   _save(fig, path)
+
+
+def save_maps(path: str, panels: Sequence[tuple], labels_N: np.ndarray, title: str,
+              class_names: Optional[Sequence[str]] = None, ncol: int = 3) -> None:
+  """A grid of 2-D maps (title, z_Nx2) of the same points, coloured by label, one legend."""
+  ncol = min(ncol, len(panels))
+  nrow = -(-len(panels) // ncol)
+  fig, axes = plt.subplots(nrow, ncol, figsize=(4.2 * ncol, 4.0 * nrow), squeeze=False)
+  for ax in axes.flat[len(panels):]:
+    ax.axis("off")
+  points = None
+  for ax, (name, z_Nx2) in zip(axes.flat, panels):
+    points = ax.scatter(z_Nx2[:, 0], z_Nx2[:, 1], c=labels_N, cmap="tab10", s=2, alpha=0.7,
+                        vmin=-0.5, vmax=9.5)
+    ax.set_title(name, fontsize=10)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  cbar = fig.colorbar(points, ax=axes.ravel().tolist(), ticks=range(10), shrink=0.8)
+  if class_names:
+    cbar.ax.set_yticklabels(class_names)
+  fig.suptitle(title)
+  _save(fig, path)
+
+
+def save_grouped_bars(path: str, values: Mapping[str, Sequence[float]], groups: Sequence[str],
+                      ylabel: str, title: str, ylim: tuple = (0.5, 1.0)) -> None:
+  """One bar per series within each group (e.g. AUROC per method within each class)."""
+  width = 0.8 / max(len(values), 1)
+  fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(len(values), 1) * 0.5 + 2), 3.8))
+  for i, (name, series) in enumerate(values.items()):
+    ax.bar(np.arange(len(groups)) + (i - (len(values) - 1) / 2) * width, series, width, label=name)
+  ax.set_xticks(np.arange(len(groups)))
+  ax.set_xticklabels(groups, rotation=30 if max(len(g) for g in groups) > 3 else 0, fontsize=8)
+  ax.set_ylim(*ylim)
+  ax.set_ylabel(ylabel)
+  ax.grid(axis="y", alpha=0.3)
+  ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
+  ax.set_title(title)
+  _save(fig, path)

@@ -1,0 +1,78 @@
+"""Configs for experiments/representations.py: what unsupervised representations are for.
+
+Variants (`--config=experiments/configs/representations.py:VARIANT`):
+  default        MNIST; the sources are the workdirs of the README's reference runs.
+  fashion_mnist  the same on Fashion-MNIST.
+  smoke          seconds on CPU; used by the tests (pass --config.sources).
+Reference commands and the figures they reached are in README.md.
+"""
+
+import ml_collections
+
+from jaxunsup.configs import from_variant, shared_fields
+
+
+def _reference_sources(dataset: str) -> tuple:
+  """The workdirs the README's reference commands write for `dataset` (mnist | fashion)."""
+  return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/pf_{dataset}/pretrain/simclr",
+          f"runs/vae_{dataset}", f"runs/ae2d_{dataset}")
+
+
+def base() -> ml_collections.ConfigDict:
+  """Every field a representations run reads; variants override a few."""
+  c = shared_fields()
+  # Trained workdirs whose encoders are compared: autoencoder-family runs (experiments/autoencoder.py,
+  # or pretrain/autoencoder|denoising of a pretrain_finetune run) and SimCLR pretraining runs. Raw
+  # pixels and PCA are always there as baselines. A source with a 2-d code is drawn as it is.
+  c.sources = _reference_sources("mnist")
+  c.train_examples = 0       # use the first N images of each split (0 = all); for quick looks
+  c.test_examples = 0
+  c.pca_dim = 32
+  c.knn = ml_collections.ConfigDict({"k": 20, "temperature": 0.1})   # cosine, train split -> test
+  c.maps = ml_collections.ConfigDict({"examples": 3000, "perplexity": 30.0,  # test images, t-SNE
+                                      "iterations": 1000})
+  c.clustering = ml_collections.ConfigDict({
+      "split": "all",          # all (train + test, as DEC reports MNIST) | test
+      "seeds": (0, 1, 2, 3, 4), "n_init": 10,
+  })
+  c.anomaly = ml_collections.ConfigDict({
+      "classes": (),           # normal classes, one protocol run each; () = every class
+      "methods": ("pca", "autoencoder", "vae", "centre"),
+      "pca_dim": 16,           # pca: reconstruction error under the normal class's PCA
+      "elbo_samples": 10,      # vae: the score is -ELBO averaged over this many posterior samples
+      # One-class models, trained on the normal class of the train split (autoencoder-family fields).
+      "autoencoder": {"model": {"name": "conv", "features": (32, 64), "latent_dim": 16},
+                      "train": {"batch_size": 128, "steps": 1500, "learning_rate": 1e-3,
+                                "schedule": "cosine"}},
+      "vae": {"model": {"name": "vae", "hidden": (400, 200), "latent_dim": 16},
+              "train": {"batch_size": 128, "steps": 1500, "learning_rate": 1e-3,
+                        "schedule": "cosine"}},
+  })
+  return c
+
+
+def fashion_mnist(c):
+  c.data.name = "fashion_mnist"
+  c.sources = _reference_sources("fashion")
+
+
+def smoke(c):
+  """Seconds on CPU; the tests run it with their own --config.sources."""
+  c.sources = ()
+  c.train_examples, c.test_examples = 3000, 1000
+  c.pca_dim = 8
+  c.maps.update(examples=200, perplexity=10.0, iterations=250)
+  c.clustering.update(split="test", seeds=(0, 1), n_init=1)
+  c.anomaly.update(classes=(0,), pca_dim=4, elbo_samples=2)
+  c.anomaly.autoencoder.model.update(features=(8, 16), latent_dim=4)
+  c.anomaly.vae.model.update(hidden=(32,), latent_dim=4)
+  for name in ("autoencoder", "vae"):
+    c.anomaly[name].train.update(batch_size=32, steps=20)
+
+
+VARIANTS = {"default": lambda c: None, "fashion_mnist": fashion_mnist, "smoke": smoke}
+
+
+def get_config(variant: str = "default") -> ml_collections.ConfigDict:
+  """The config of `variant` (see the module docstring)."""
+  return from_variant(base, VARIANTS, variant)

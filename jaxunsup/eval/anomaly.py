@@ -1,0 +1,30 @@
+"""One-class anomaly detection: AUROC of anomaly scores, and a feature-space score."""
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def auroc(scores_N: np.ndarray, is_anomaly_N: np.ndarray) -> float:
+  """Area under the ROC curve of `scores` (higher = more anomalous), ties counted as half.
+
+  The Mann-Whitney form: the chance that a random anomaly scores above a random normal example.
+  """
+  scores_N, positive = np.asarray(scores_N, np.float64), np.asarray(is_anomaly_N, bool)
+  n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+  if n_pos == 0 or n_neg == 0:
+    raise ValueError("AUROC needs both anomalies and normal examples")
+  if not np.all(np.isfinite(scores_N)):
+    raise ValueError("anomaly scores must be finite")
+  ranks = rankdata(scores_N)  # average ranks: ties count half
+  return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _unit(x_NxD: np.ndarray) -> np.ndarray:
+  x = np.asarray(x_NxD, np.float64)
+  return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def centre_distance(normal_NxD: np.ndarray, queries_MxD: np.ndarray) -> np.ndarray:
+  """1 - cosine similarity between each query and the mean direction of the normal class."""
+  centre = _unit(_unit(normal_NxD).mean(0, keepdims=True))[0]
+  return 1.0 - _unit(queries_MxD) @ centre

@@ -1,0 +1,308 @@
+"""What unsupervised representations are for: maps, kNN, clustering, one-class anomaly detection.
+
+`run(config, workdir)` is what experiments/representations.py runs on a set of trained workdirs
+(`config.sources`), with raw pixels and PCA as baselines. Layout of a workdir:
+  anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
+  summary.json, representations.md, maps.png, anomaly.png
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from sklearn.manifold import TSNE
+from tqdm import tqdm
+
+from jaxunsup import autoencoder, finetune, pretrain, viz
+from jaxunsup import data as data_lib
+from jaxunsup.configs import autoencoder as ae_configs
+from jaxunsup.errors import UsageError
+from jaxunsup.eval import anomaly as anomaly_lib
+from jaxunsup.eval import clustering
+from jaxunsup.eval import pca as pca_lib
+from jaxunsup.eval.knn import knn_predict
+from jaxunsup.objectives import vae
+from jaxunsup.train import loop
+from jaxunsup.train import workdir as workdir_lib
+
+SUMMARY_FILE = "summary.json"
+ANOMALY_METHODS = ("pca", "autoencoder", "vae", "centre")
+
+
+@dataclasses.dataclass(frozen=True)
+class Representation:
+  """A map from uint8 images to features, and back to images where the method has a decoder."""
+  name: str
+  kind: str                        # raw | pca | autoencoder | vae | simclr
+  dim: int
+  encode: Callable[[np.ndarray], np.ndarray]
+  reconstruct: Optional[Callable[[np.ndarray], np.ndarray]] = None
+  on_sphere: bool = False          # contrastive features: compared by direction only
+
+  def features(self, images: np.ndarray) -> np.ndarray:
+    z = np.asarray(self.encode(images), np.float64)
+    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12) if self.on_sphere else z
+
+
+def _flat(images: np.ndarray) -> np.ndarray:
+  return images.reshape((len(images), -1)).astype(np.float32) / 255.0
+
+
+def raw_pixels() -> Representation:
+  return Representation("raw pixels", "raw", 0, _flat)
+
+
+def pca_representation(train_images: np.ndarray, dim: int) -> Representation:
+  """PCA of the train split; reconstructions are reshaped back to images."""
+  fitted = pca_lib.fit(_flat(train_images), dim)
+  shape = train_images.shape[1:]
+  return Representation(f"pca {dim}", "pca", dim, lambda x: fitted.encode(_flat(x)),
+                        lambda x: np.clip(fitted.decode(fitted.encode(_flat(x))), 0, 1).reshape(
+                            (len(x), *shape)).astype(np.float32))
+
+
+def load_source(workdir: str, dataset: str) -> Representation:
+  """The representation of a trained workdir: an autoencoder-family run or a SimCLR pretraining."""
+  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
+  if not os.path.exists(path):
+    raise UsageError(f"source {workdir} has no {workdir_lib.CONFIG_FILE}; train it first (see README)")
+  with open(path) as f:
+    config = json.load(f)
+  if config.get("data", {}).get("name") != dataset:
+    raise UsageError(f"source {workdir} was trained on {config.get('data', {}).get('name')!r}, "
+                     f"not {dataset!r}")
+  name = os.path.basename(os.path.normpath(workdir))
+  if config.get("objective") == "simclr":
+    _, encoder, params = pretrain.load_encoder(workdir)
+    return Representation(name, "simclr", encoder.out_dim,
+                          lambda x: finetune.in_chunks(encoder.apply, params, x), on_sphere=True)
+  if config.get("model", {}).get("name") in ("mlp", "conv", "denoising", "vae"):
+    model = autoencoder.load(workdir)
+    return Representation(name, "vae" if model.is_vae else "autoencoder", model.config.model.latent_dim,
+                          model.encode, model.reconstruct)
+  raise UsageError(f"source {workdir} is neither an autoencoder-family run nor a SimCLR pretraining")
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """Names and numbers checked before any data is read or anything written."""
+  unknown = [m for m in config.anomaly.methods if m not in ANOMALY_METHODS]
+  if unknown:
+    raise UsageError(f"unknown anomaly method {unknown[0]!r}; choose from {', '.join(ANOMALY_METHODS)}")
+  if config.clustering.split not in ("all", "test"):
+    raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
+  names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
+  twice = sorted({n for n in names if names.count(n) > 1})
+  if twice:
+    raise UsageError(f"two sources are named {twice[0]!r} (the folder name); rename one")
+  classes = data_lib.num_classes(config.data.name)
+  if config.train_examples < 0 or config.test_examples < 0:
+    raise UsageError("train_examples and test_examples must be >= 0 (0 = the whole split)")
+  bad = [c for c in config.anomaly.classes if not 0 <= c < classes]
+  if bad:
+    raise UsageError(f"anomaly class {bad[0]} is not a class of {config.data.name} (0..{classes - 1})")
+
+
+def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
+  return TSNE(n_components=2, perplexity=maps_cfg.perplexity, max_iter=maps_cfg.iterations, init="pca",
+              random_state=seed).fit_transform(np.asarray(z_NxD, np.float64))
+
+
+def reduction_table(reps, train: dict, test: dict, config) -> list:
+  """kNN accuracy (train split as the bank) and test reconstruction error of every method."""
+  rows = []
+  num_classes = data_lib.num_classes(config.data.name)
+  x_test = test["image"].astype(np.float32) / 255.0
+  for rep in tqdm(reps, desc="kNN and reconstruction"):
+    predicted = knn_predict(rep.features(train["image"]), train["label"], rep.features(test["image"]),
+                            config.knn.k, num_classes, config.knn.temperature)
+    mse = float(np.mean(np.square(rep.reconstruct(test["image"]) - x_test))) if rep.reconstruct else None
+    rows.append({"method": rep.name, "kind": rep.kind, "dim": rep.dim or int(np.prod(x_test.shape[1:])),
+                 "knn_accuracy": float(np.mean(predicted == test["label"])), "test_mse": mse})
+  return rows
+
+
+def maps(reps, test: dict, config, path: str, class_names) -> list:
+  """PCA and t-SNE of the first test images in every representation (2-d codes drawn as they are)."""
+  images = test["image"][:config.maps.examples]
+  panels = [("PCA of pixels", pca_lib.fit(_flat(images), 2).encode(_flat(images)))]
+  for rep in tqdm(reps, desc="t-SNE maps"):
+    z = rep.features(images)
+    panels.append((f"{rep.name}: its 2-d code", z) if z.shape[1] == 2 else
+                  (f"t-SNE of {rep.name}", _tsne(z, config.maps, config.seed)))
+  viz.save_maps(path, panels, test["label"][:len(images)],
+                f"{config.data.name}: {len(images)} test images", class_names)
+  return [name for name, _ in panels]
+
+
+def clustering_table(reps, train: dict, test: dict, config) -> list:
+  """k-means (k = classes) on every representation; ACC, NMI, ARI over the seeds."""
+  images, labels = test["image"], test["label"]
+  if config.clustering.split == "all":
+    images = np.concatenate([train["image"], test["image"]])
+    labels = np.concatenate([train["label"], test["label"]])
+  k = data_lib.num_classes(config.data.name)
+  rows = []
+  for rep in tqdm(reps, desc="k-means"):
+    scores = clustering.kmeans_scores(rep.features(images), labels, k, config.clustering.seeds,
+                                      config.clustering.n_init)
+    rows.append({"method": rep.name, "kind": rep.kind, **scores})
+  return rows
+
+
+def one_class_config(config, model: str, normal_class: int) -> ml_collections.ConfigDict:
+  """The autoencoder-family config of one one-class model."""
+  c = ae_configs.base()
+  block = config.anomaly[model]
+  c.model.update(block.model.to_dict())
+  c.train.update(block.train.to_dict())
+  c.train.update(log_every=min(c.train.log_every, c.train.steps), eval_every=c.train.steps,
+                 checkpoint_every=c.train.steps)
+  c.seed = config.seed
+  c.data = ml_collections.ConfigDict(config.data.to_dict())
+  c.normal_class = normal_class
+  return c
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _neg_elbo(state, x_BxHxWxC, samples: int, rng):
+  values = jax.vmap(lambda key: vae.elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
+  return -jnp.mean(values, axis=0)
+
+
+def _one_class_scores(config, model: str, normal: dict, test: dict, workdir: str) -> np.ndarray:
+  """Trains (or resumes) the one-class model in `workdir` and scores every test image."""
+  c = one_class_config(config, model, int(normal["label"][0]))
+  image_shape = normal["image"].shape[1:]
+  x_test = test["image"].astype(np.float32) / 255.0
+  # The AUROC below is this model's evaluation; the loop's periodic eval would only compile more.
+  task = dataclasses.replace(autoencoder.make_task(c, image_shape, x_test[:1]), evaluate=lambda s, r: {})
+  state = loop.train(c, workdir, task, normal).state
+  ae = autoencoder.Autoencoder(c, state, tuple(image_shape))
+  if model == "autoencoder":
+    recon = ae.reconstruct(test["image"])
+    return np.mean(np.square(recon - x_test), axis=(1, 2, 3))
+  key = jax.random.key(config.seed)
+  return np.concatenate([np.asarray(_neg_elbo(state, jnp.asarray(x_test[i:i + 1000]),
+                                              config.anomaly.elbo_samples, jax.random.fold_in(key, i)))
+                         for i in range(0, len(x_test), 1000)])
+
+
+def anomaly_table(reps, train: dict, test: dict, config, workdir: str) -> dict:
+  """AUROC of every method for each normal class: {method: {"per_class": [...], "mean": m}}."""
+  num_classes = data_lib.num_classes(config.data.name)
+  classes = list(config.anomaly.classes) or list(range(num_classes))
+  methods = config.anomaly.methods
+  test_features = {rep.name: rep.features(test["image"]) for rep in reps if "centre" in methods}
+  # Every normal class trains on as many images as the smallest class has, so the one-class
+  # models share one compiled train step.
+  per_class = int(np.bincount(train["label"], minlength=num_classes).min())
+  out = {}
+  for c in tqdm(classes, desc="one-class protocol"):
+    normal = {k: v[train["label"] == c][:per_class] for k, v in train.items()}
+    is_anomaly = test["label"] != c
+    scores = {}
+    if "pca" in methods:
+      fitted = pca_lib.fit(_flat(normal["image"]), config.anomaly.pca_dim)
+      flat = _flat(test["image"])
+      scores[f"pca {config.anomaly.pca_dim} recon"] = np.mean(
+          np.square(fitted.decode(fitted.encode(flat)) - flat), axis=1)
+    if "autoencoder" in methods:
+      scores["one-class AE recon"] = _one_class_scores(
+          config, "autoencoder", normal, test, os.path.join(workdir, "anomaly", f"autoencoder_c{c}"))
+    if "vae" in methods:
+      scores["one-class VAE -ELBO"] = _one_class_scores(
+          config, "vae", normal, test, os.path.join(workdir, "anomaly", f"vae_c{c}"))
+    if "centre" in methods:
+      for rep in reps:
+        scores[f"centre: {rep.name}"] = anomaly_lib.centre_distance(rep.features(normal["image"]),
+                                                                    test_features[rep.name])
+    for name, s in scores.items():
+      out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
+  for row in out.values():
+    row["classes"] = classes
+    row["mean"] = float(np.mean(row["per_class"]))
+  return out
+
+
+def _fmt(value, digits: int = 4) -> str:
+  return "-" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(summary: dict) -> str:
+  """The three tables of a run as markdown."""
+  name = summary["dataset"]
+  lines = [f"## Representations of {name}", "",
+           f"kNN (k={summary['knn']['k']}, cosine; train split -> test) and test reconstruction "
+           "error (MSE per pixel):", "", "| method | dim | kNN accuracy | test MSE |", "|---|---|---|---|"]
+  lines += [f"| {r['method']} | {r['dim']} | {100 * r['knn_accuracy']:.2f} | {_fmt(r['test_mse'])} |"
+            for r in summary["reduction"]]
+  c = summary["clustering"]
+  lines += ["", f"k-means, k = number of classes, on the {c['split']} split ({c['examples']} images), "
+            f"mean ± std over seeds {c['seeds']}:", "", "| method | ACC | NMI | ARI |", "|---|---|---|---|"]
+  lines += [f"| {r['method']} | " + " | ".join(f"{r[m + '_mean']:.4f} ± {r[m + '_std']:.4f}"
+                                              for m in ("acc", "nmi", "ari")) + " |"
+            for r in c["rows"]]
+  a = summary["anomaly"]
+  if a:
+    classes = next(iter(a.values()))["classes"]
+    lines += ["", "One-class anomaly detection, AUROC (normal class in the columns; the whole test "
+              "split scored):", "", "| method | " + " | ".join(str(k) for k in classes) + " | mean |",
+              "|---" * (len(classes) + 2) + "|"]
+    lines += [f"| {m} | " + " | ".join(f"{v:.3f}" for v in row["per_class"]) + f" | {row['mean']:.4f} |"
+              for m, row in a.items()]
+  return "\n".join(lines) + "\n"
+
+
+def _first(split: dict, n: int) -> dict:
+  return {k: v[:n] for k, v in split.items()} if n else split
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Every table and figure for `config.sources`; writes summary.json, representations.md, PNGs."""
+  check(config)
+  name = config.data.name
+  train, test = data_lib.load_splits(config.data)
+  train, test = _first(train, config.train_examples), _first(test, config.test_examples)
+  sources = [load_source(path, name) for path in config.sources]  # refuses bad sources first
+  workdir_lib.check_config(config, workdir, has_checkpoint=False)
+  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
+  t0 = time.perf_counter()
+  class_names = data_lib.spec(name).class_names
+  reps = [raw_pixels(), pca_representation(train["image"], config.pca_dim), *sources]
+  seconds = {}
+
+  def timed(key, fn, *args):
+    start = time.perf_counter()
+    value = fn(*args)
+    seconds[key] = round(time.perf_counter() - start, 1)
+    return value
+
+  reduction = timed("reduction", reduction_table, reps, train, test, config)
+  panels = timed("maps", maps, [r for r in reps if r.kind != "pca"], test, config, os.path.join(workdir, "maps.png"), class_names)
+  cluster_rows = timed("clustering", clustering_table, reps, train, test, config)
+  anomaly = {}
+  if config.anomaly.methods:
+    centre_reps = [r for r in reps if r.kind != "pca"]
+    anomaly = timed("anomaly", anomaly_table, centre_reps, train, test, config, workdir)
+    viz.save_grouped_bars(os.path.join(workdir, "anomaly.png"),
+                          {m: row["per_class"] for m, row in anomaly.items()},
+                          [class_names[c] for c in next(iter(anomaly.values()))["classes"]], "AUROC",
+                          f"{name}: one-class anomaly detection (normal class on the x axis)")
+  examples = len(test["label"]) + (len(train["label"]) if config.clustering.split == "all" else 0)
+  summary = {"dataset": name, "sources": list(config.sources), "knn": config.knn.to_dict(),
+             "reduction": reduction, "maps": panels,
+             "clustering": {"split": config.clustering.split, "examples": examples,
+                            "seeds": list(config.clustering.seeds), "rows": cluster_rows},
+             "anomaly": anomaly, "seconds": {**seconds, "total": round(time.perf_counter() - t0, 1)}}
+  with open(os.path.join(workdir, "representations.md"), "w") as f:
+    f.write(markdown(summary))
+  workdir_lib.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  return summary
