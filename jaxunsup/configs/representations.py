@@ -14,8 +14,8 @@ from jaxunsup.configs import from_variant, shared_fields
 
 def _reference_sources(dataset: str) -> tuple:
   """The workdirs the README's reference commands write for `dataset` (mnist | fashion)."""
-  return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/pf_{dataset}/pretrain/simclr",
-          f"runs/vae_{dataset}", f"runs/ae2d_{dataset}")
+  return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/simclr10k_{dataset}/pretrain/simclr",
+          f"runs/vae_iwae_{dataset}", f"runs/ae2d_{dataset}")
 
 
 def base() -> ml_collections.ConfigDict:
@@ -41,11 +41,11 @@ def base() -> ml_collections.ConfigDict:
       "pca_dim": 16,           # pca: reconstruction error under the normal class's PCA
       "elbo_samples": 10,      # vae: the score is -ELBO averaged over this many posterior samples
       # One-class models, trained on the normal class of the train split (autoencoder-family fields).
-      "autoencoder": {"model": {"name": "conv", "features": (32, 64), "latent_dim": 16},
-                      "train": {"batch_size": 128, "steps": 1500, "learning_rate": 1e-3,
+      "autoencoder": {"model": {"name": "conv", "features": (16, 32), "latent_dim": 16},
+                      "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
                                 "schedule": "cosine"}},
       "vae": {"model": {"name": "vae", "hidden": (400, 200), "latent_dim": 16},
-              "train": {"batch_size": 128, "steps": 1500, "learning_rate": 1e-3,
+              "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
                         "schedule": "cosine"}},
   })
   return c
