@@ -114,45 +114,57 @@ def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
               random_state=seed).fit_transform(np.asarray(z_NxD, np.float64))
 
 
-def reduction_table(reps, train: dict, test: dict, config) -> list:
+@dataclasses.dataclass(frozen=True)
+class Encoded:
+  """A representation with the features of the train and test images, computed once per run."""
+  rep: Representation
+  train: np.ndarray
+  test: np.ndarray
+
+
+def encode_splits(reps, train: dict, test: dict) -> list:
+  return [Encoded(rep, rep.features(train["image"]), rep.features(test["image"]))
+          for rep in tqdm(reps, desc="features")]
+
+
+def reduction_table(encoded, train: dict, test: dict, config) -> list:
   """kNN accuracy (train split as the bank) and test reconstruction error of every method."""
   rows = []
   num_classes = data_lib.num_classes(config.data.name)
   x_test = test["image"].astype(np.float32) / 255.0
-  for rep in tqdm(reps, desc="kNN and reconstruction"):
-    predicted = knn_predict(rep.features(train["image"]), train["label"], rep.features(test["image"]),
-                            config.knn.k, num_classes, config.knn.temperature)
+  for e in tqdm(encoded, desc="kNN and reconstruction"):
+    predicted = knn_predict(e.train, train["label"], e.test, config.knn.k, num_classes,
+                            config.knn.temperature)
+    rep = e.rep
     mse = float(np.mean(np.square(rep.reconstruct(test["image"]) - x_test))) if rep.reconstruct else None
     rows.append({"method": rep.name, "kind": rep.kind, "dim": rep.dim or int(np.prod(x_test.shape[1:])),
                  "knn_accuracy": float(np.mean(predicted == test["label"])), "test_mse": mse})
   return rows
 
 
-def maps(reps, test: dict, config, path: str, class_names) -> list:
+def maps(encoded, test: dict, config, path: str, class_names) -> list:
   """PCA and t-SNE of the first test images in every representation (2-d codes drawn as they are)."""
   images = test["image"][:config.maps.examples]
   panels = [("PCA of pixels", pca_lib.fit(_flat(images), 2).encode(_flat(images)))]
-  for rep in tqdm(reps, desc="t-SNE maps"):
-    z = rep.features(images)
-    panels.append((f"{rep.name}: its 2-d code", z) if z.shape[1] == 2 else
-                  (f"t-SNE of {rep.name}", _tsne(z, config.maps, config.seed)))
+  for e in tqdm(encoded, desc="t-SNE maps"):
+    z = e.test[:len(images)]
+    panels.append((f"{e.rep.name}: its 2-d code", z) if z.shape[1] == 2 else
+                  (f"t-SNE of {e.rep.name}", _tsne(z, config.maps, config.seed)))
   viz.save_maps(path, panels, test["label"][:len(images)],
                 f"{config.data.name}: {len(images)} test images", class_names)
   return [name for name, _ in panels]
 
 
-def clustering_table(reps, train: dict, test: dict, config) -> list:
+def clustering_table(encoded, train: dict, test: dict, config) -> list:
   """k-means (k = classes) on every representation; ACC, NMI, ARI over the seeds."""
-  images, labels = test["image"], test["label"]
-  if config.clustering.split == "all":
-    images = np.concatenate([train["image"], test["image"]])
-    labels = np.concatenate([train["label"], test["label"]])
+  both = config.clustering.split == "all"
+  labels = np.concatenate([train["label"], test["label"]]) if both else test["label"]
   k = data_lib.num_classes(config.data.name)
   rows = []
-  for rep in tqdm(reps, desc="k-means"):
-    scores = clustering.kmeans_scores(rep.features(images), labels, k, config.clustering.seeds,
-                                      config.clustering.n_init)
-    rows.append({"method": rep.name, "kind": rep.kind, **scores})
+  for e in tqdm(encoded, desc="k-means"):
+    z = np.concatenate([e.train, e.test]) if both else e.test
+    scores = clustering.kmeans_scores(z, labels, k, config.clustering.seeds, config.clustering.n_init)
+    rows.append({"method": e.rep.name, "kind": e.rep.kind, **scores})
   return rows
 
 
@@ -194,18 +206,18 @@ def _one_class_scores(config, model: str, normal: dict, test: dict, workdir: str
                          for i in range(0, len(x_test), 1000)])
 
 
-def anomaly_table(reps, train: dict, test: dict, config, workdir: str) -> dict:
+def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dict:
   """AUROC of every method for each normal class: {method: {"per_class": [...], "mean": m}}."""
   num_classes = data_lib.num_classes(config.data.name)
   classes = list(config.anomaly.classes) or list(range(num_classes))
   methods = config.anomaly.methods
-  test_features = {rep.name: rep.features(test["image"]) for rep in reps if "centre" in methods}
   # Every normal class trains on as many images as the smallest class has, so the one-class
   # models share one compiled train step.
   per_class = int(np.bincount(train["label"], minlength=num_classes).min())
   out = {}
   for c in tqdm(classes, desc="one-class protocol"):
-    normal = {k: v[train["label"] == c][:per_class] for k, v in train.items()}
+    rows = np.flatnonzero(train["label"] == c)[:per_class]
+    normal = {k: v[rows] for k, v in train.items()}
     is_anomaly = test["label"] != c
     scores = {}
     if "pca" in methods:
@@ -220,9 +232,8 @@ def anomaly_table(reps, train: dict, test: dict, config, workdir: str) -> dict:
       scores["one-class VAE -ELBO"] = _one_class_scores(
           config, "vae", normal, test, os.path.join(workdir, "anomaly", f"vae_c{c}"))
     if "centre" in methods:
-      for rep in reps:
-        scores[f"centre: {rep.name}"] = anomaly_lib.centre_distance(rep.features(normal["image"]),
-                                                                    test_features[rep.name])
+      for e in encoded:
+        scores[f"centre: {e.rep.name}"] = anomaly_lib.centre_distance(e.train[rows], e.test)
     for name, s in scores.items():
       out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
   for row in out.values():
@@ -285,13 +296,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     seconds[key] = round(time.perf_counter() - start, 1)
     return value
 
-  reduction = timed("reduction", reduction_table, reps, train, test, config)
-  panels = timed("maps", maps, [r for r in reps if r.kind != "pca"], test, config, os.path.join(workdir, "maps.png"), class_names)
-  cluster_rows = timed("clustering", clustering_table, reps, train, test, config)
+  encoded = timed("features", encode_splits, reps, train, test)
+  without_pca = [e for e in encoded if e.rep.kind != "pca"]
+  reduction = timed("reduction", reduction_table, encoded, train, test, config)
+  panels = timed("maps", maps, without_pca, test, config, os.path.join(workdir, "maps.png"), class_names)
+  cluster_rows = timed("clustering", clustering_table, encoded, train, test, config)
   anomaly = {}
   if config.anomaly.methods:
-    centre_reps = [r for r in reps if r.kind != "pca"]
-    anomaly = timed("anomaly", anomaly_table, centre_reps, train, test, config, workdir)
+    anomaly = timed("anomaly", anomaly_table, without_pca, train, test, config, workdir)
     viz.save_grouped_bars(os.path.join(workdir, "anomaly.png"),
                           {m: row["per_class"] for m, row in anomaly.items()},
                           [class_names[c] for c in next(iter(anomaly.values()))["classes"]], "AUROC",
