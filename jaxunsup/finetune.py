@@ -9,6 +9,7 @@ checkpoints, exact resume), started from the pretrained encoder params.
 """
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -34,12 +35,27 @@ def check_evaluation(evaluation: str) -> None:
     raise UsageError(f"unknown evaluation {evaluation!r}; choose one of {', '.join(EVALUATIONS)}")
 
 
-def make_optimizer(ft_cfg: ml_collections.ConfigDict, frozen_encoder: bool) -> optax.GradientTransformation:
-  """Adam per parameter group: the head at head_lr, the encoder at encoder_lr or not at all."""
+def batch_size(ft_cfg: ml_collections.ConfigDict, labelled_examples: int) -> int:
+  """The configured batch, capped at the labelled set (10 per class is one full batch of 100)."""
+  return min(ft_cfg.batch_size, labelled_examples)
+
+
+def cell_steps(ft_cfg: ml_collections.ConfigDict, labelled_examples: int) -> int:
+  """The budget of a trained cell: at least `steps`, and at least `epochs` passes over the labelled
+  set, so large labelled sets are not cut short. It depends on the labels alone, never on the
+  objective, so every objective gets the same budget at each label count."""
+  epoch = labelled_examples / batch_size(ft_cfg, labelled_examples)
+  return max(ft_cfg.steps, math.ceil(ft_cfg.epochs * epoch))
+
+
+def make_optimizer(ft_cfg: ml_collections.ConfigDict, frozen_encoder: bool,
+                   steps: int) -> optax.GradientTransformation:
+  """Adam per parameter group: the head at head_lr, the encoder at encoder_lr or not at all;
+  `steps` is the length of the cosine schedule (`cell_steps`)."""
 
   def adam(lr):
     if ft_cfg.schedule == "cosine":
-      lr = optax.cosine_decay_schedule(lr, ft_cfg.steps)
+      lr = optax.cosine_decay_schedule(lr, steps)
     return optax.adam(lr)
 
   groups = {"head": adam(ft_cfg.head_lr),
@@ -90,16 +106,16 @@ def knn_accuracy(encoder: ConvEncoder, encoder_params, labelled: dict, test: dic
 
 def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_examples: int,
                 seed: int) -> ml_collections.ConfigDict:
-  """The loop config of one trained cell: the fine-tune budget, with the batch capped at the
-  number of labelled examples (10 per class is one full batch of 100)."""
+  """The loop config of one trained cell: `cell_steps` at `batch_size`."""
   ft = config.finetune
+  steps = cell_steps(ft, labelled_examples)
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
       "data": config.data.to_dict(), "model": config.model.to_dict(),
       "finetune": ft.to_dict(), "finetune_augment": config.finetune_augment.to_dict()})
   c.train = ml_collections.ConfigDict({
-      "steps": ft.steps, "batch_size": min(ft.batch_size, labelled_examples), "log_every": ft.log_every,
-      "eval_every": ft.steps, "checkpoint_every": ft.steps, "max_to_keep": 1, "loop": ft.loop})
+      "steps": steps, "batch_size": batch_size(ft, labelled_examples), "log_every": ft.log_every,
+      "eval_every": steps, "checkpoint_every": steps, "max_to_keep": 1, "loop": ft.loop})
   return c
 
 
@@ -114,8 +130,9 @@ def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str,
                encoder_params, labelled: dict, test: dict, seed: int, tx) -> float:
   """Trains one (evaluation, labelled subset, seed) cell in `workdir`; returns test accuracy.
 
-  Pass the same `model` and `tx` (from `make_optimizer`) to every cell of an evaluation: jit keys
-  its caches on them, so the cells then share compiled steps.
+  `tx` comes from `make_optimizer` with this cell's `cell_steps`. Pass the same `model` and `tx`
+  objects to every cell of an evaluation and budget: jit keys its caches on them, so the cells
+  then share compiled steps.
   """
   image_shape = labelled["image"].shape[1:]
   cfg = cell_config(config, evaluation, len(labelled["label"]), seed)

@@ -56,32 +56,35 @@ def _init_from_encoder(config: ml_collections.ConfigDict) -> tuple:
   return phase.objective, encoder, params
 
 
+# The classifier and the optimizers are made once per config in a process: jit keys its caches on
+# these objects, so every cell (and later sweeps in tests and notebooks) reuses the compiled steps.
 @functools.lru_cache(maxsize=8)
-def _model_and_optimizers(model_json: str, finetune_json: str, num_classes: int) -> tuple:
-  """The classifier and one optimizer per evaluation, made once per (model, fine-tune) config in a
-  process: jit keys its caches on these objects, so later sweeps (tests, notebooks) reuse the
-  compiled steps."""
-  ft = ml_collections.ConfigDict(json.loads(finetune_json))
-  model = EncoderClassifier(pretrain.build_encoder(ml_collections.ConfigDict(json.loads(model_json))),
-                            num_classes)
-  return model, {e: finetune.make_optimizer(ft, e == "linear_probe") for e in ft.evaluations}
+def _model(model_json: str, num_classes: int) -> EncoderClassifier:
+  return EncoderClassifier(pretrain.build_encoder(ml_collections.ConfigDict(json.loads(model_json))),
+                           num_classes)
+
+
+@functools.lru_cache(maxsize=32)
+def _optimizer(finetune_json: str, evaluation: str, steps: int):
+  return finetune.make_optimizer(ml_collections.ConfigDict(json.loads(finetune_json)),
+                                 evaluation == "linear_probe", steps)
+
+
+def _optimizer_for(ft: ml_collections.ConfigDict, evaluation: str, labelled_examples: int):
+  fields = json.dumps({k: ft[k] for k in ("schedule", "head_lr", "encoder_lr")}, sort_keys=True)
+  return _optimizer(fields, evaluation, finetune.cell_steps(ft, labelled_examples))
 
 
 def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> str:
   return f"{objective}_{evaluation}_{per_class or 'all'}pc_seed{seed}"
 
 
-def _run_cells(config, workdir, objective, model, txs, params, train, test, subsets) -> list:
-  """Every (evaluation, labels, seed) cell of one objective; returns result dicts.
-
-  Every objective passes the same `model` and optimizers `txs` (one per evaluation), so cells of
-  equal shapes share compiled steps across the whole sweep.
-  """
+def _run_cells(config, workdir, objective, model, params, train, test, subsets) -> list:
+  """Every (evaluation, labels, seed) cell of one objective; returns result dicts."""
   num_classes = model.num_classes
   image_shape = train["image"].shape[1:]
   results = []
   for evaluation in config.finetune.evaluations:
-    tx = txs[evaluation]
     for (per_class, seed), idx in subsets.items():
       cell_dir = os.path.join(workdir, "finetune", _cell_name(objective, evaluation, per_class, seed))
       path = os.path.join(cell_dir, RESULT_FILE)
@@ -91,6 +94,7 @@ def _run_cells(config, workdir, objective, model, txs, params, train, test, subs
         continue
       labelled = {"image": train["image"][idx], "label": train["label"][idx]}
       t0 = time.perf_counter()
+      tx = _optimizer_for(config.finetune, evaluation, len(idx))
       if evaluation == "knn":
         enc_params = params
         if enc_params is None:  # the from-scratch encoder, initialised as a trained cell would be
@@ -158,11 +162,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pretrain_info, results = {}, []
   objectives = [init[0]] if init else list(config.pretrain.objectives)
   eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
-  ft = config.finetune
-  model, txs = _model_and_optimizers(
-      config.model.to_json(sort_keys=True),
-      json.dumps({k: ft[k] for k in ("evaluations", "schedule", "steps", "head_lr", "encoder_lr")}),
-      data_lib.num_classes(config.data.name))
+  model = _model(config.model.to_json(sort_keys=True), data_lib.num_classes(config.data.name))
   for objective in objectives:
     if init:
       params = init[2]
@@ -175,7 +175,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       params = result.state.encoder.params
       pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
                                   "workdir": phase_dir}
-    results += _run_cells(config, workdir, objective, model, txs, params, train, test, subsets)
+    results += _run_cells(config, workdir, objective, model, params, train, test, subsets)
 
   rows = aggregate(results)
   name = config.data.name
@@ -185,7 +185,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows,
                        len(train["label"]) // data_lib.num_classes(name), f"Label sweep on {name}")
   summary = {"dataset": name, "pretrain": pretrain_info, "cells": rows,
-             "finetune_steps": config.finetune.steps,
+             "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
+                                for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
              "seconds_this_invocation": round(time.perf_counter() - t0, 2)}
   workdir_lib.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   return summary

@@ -20,7 +20,8 @@ def _setup(evaluation):
   encoder = pretrain.build_encoder(config.model)
   model = EncoderClassifier(encoder, 10)
   pretrained = encoder.init(jax.random.key(7), np.zeros((1, 28, 28, 1), np.float32))["params"]
-  tx = finetune.make_optimizer(config.finetune, frozen_encoder=evaluation == "linear_probe")
+  tx = finetune.make_optimizer(config.finetune, frozen_encoder=evaluation == "linear_probe",
+                               steps=finetune.cell_steps(config.finetune, 40))
   return config, model, pretrained, tx
 
 
@@ -48,3 +49,11 @@ def test_pretrained_params_of_another_shape_are_refused():
   params = other.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
   with pytest.raises(UsageError, match="do not fit"):
     finetune.init_state(model, params, (28, 28, 1), jax.random.key(0), tx)
+
+
+def test_cell_budget_is_at_least_steps_and_grows_with_the_labelled_set():
+  ft = get_config("default").finetune
+  assert (ft.steps, ft.epochs, ft.batch_size) == (500, 5, 128)
+  assert finetune.cell_steps(ft, 100) == 500            # 10 per class: the floor
+  assert finetune.cell_steps(ft, 60000) == 2344         # every MNIST label: 5 passes of 469 batches
+  assert finetune.batch_size(ft, 100) == 100

@@ -55,7 +55,9 @@ def base() -> ml_collections.ConfigDict:
       "evaluations": ("linear_probe", "finetune", "knn"),
       "labels_per_class": (10, 100, 1000, 0),   # 0 = every label
       "seeds": (0, 1, 2),      # each draws its own labelled subset and head initialisation
-      "steps": 500, "batch_size": 128,          # the same budget for every objective
+      # A cell trains max(steps, epochs passes over its labelled set) steps: the budget grows with
+      # the labels and is the same for every objective.
+      "steps": 500, "epochs": 5, "batch_size": 128,
       "head_lr": 1e-3, "encoder_lr": 3e-4, "schedule": "cosine",
       "augment": True,         # augment labelled batches with `finetune_augment`
       "knn_k": 20, "knn_temperature": 0.1,
