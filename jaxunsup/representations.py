@@ -33,7 +33,7 @@ from jaxunsup.train import loop
 from jaxunsup.train import workdir as workdir_lib
 
 SUMMARY_FILE = "summary.json"
-ANOMALY_METHODS = ("pca", "autoencoder", "vae", "centre")
+ANOMALY_METHODS = ("pca", "autoencoder", "vae", "centre", "knn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +234,10 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
     if "centre" in methods:
       for e in encoded:
         scores[f"centre: {e.rep.name}"] = anomaly_lib.centre_distance(e.train[rows], e.test)
+    if "knn" in methods:
+      for e in encoded:
+        scores[f"knn {config.anomaly.knn_k}: {e.rep.name}"] = anomaly_lib.knn_distance(
+            e.train[rows], e.test, config.anomaly.knn_k)
     for name, s in scores.items():
       out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
   for row in out.values():

@@ -59,3 +59,16 @@ def test_centre_distance_is_one_minus_cosine_to_the_mean_direction():
   queries = np.array([[5.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]])
   np.testing.assert_allclose(anomaly.centre_distance(normal, queries), [0.0, 1.0, 2.0, 1 - np.sqrt(0.5)],
                              atol=1e-12)
+
+
+def test_knn_distance_is_the_mean_distance_to_the_k_nearest_normal_examples():
+  normal = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 4.0]])
+  queries = np.array([[0.0, 0.0], [3.0, 4.0]])
+  np.testing.assert_allclose(anomaly.knn_distance(normal, queries, k=1), [0.0, 3.0], atol=1e-7)
+  np.testing.assert_allclose(anomaly.knn_distance(normal, queries, k=2), [1.5, 3.5], atol=1e-7)
+  rng = np.random.default_rng(0)
+  normal, queries = rng.normal(size=(50, 3)), rng.normal(size=(7, 3))
+  brute = np.sort(np.linalg.norm(queries[:, None] - normal[None], axis=2), axis=1)[:, :5].mean(1)
+  np.testing.assert_allclose(anomaly.knn_distance(normal, queries, k=5, chunk=3), brute, rtol=1e-9)
+  with pytest.raises(ValueError, match="k must be"):
+    anomaly.knn_distance(normal, queries, k=51)

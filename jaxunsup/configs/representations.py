@@ -37,9 +37,10 @@ def base() -> ml_collections.ConfigDict:
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class
-      "methods": ("pca", "autoencoder", "vae", "centre"),
+      "methods": ("pca", "autoencoder", "vae", "centre", "knn"),
       "pca_dim": 16,           # pca: reconstruction error under the normal class's PCA
-      "elbo_samples": 10,      # vae: the score is -ELBO averaged over this many posterior samples
+      "elbo_samples": 10,
+      "knn_k": 5,              # knn: mean distance to the k nearest normal train features      # vae: the score is -ELBO averaged over this many posterior samples
       # One-class models, trained on the normal class of the train split (autoencoder-family fields).
       "autoencoder": {"model": {"name": "conv", "features": (16, 32), "latent_dim": 16},
                       "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
