@@ -34,6 +34,7 @@ from jaxunsup.train import workdir as workdir_lib
 
 SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "centre", "knn")
+CLUSTERING_ALGORITHMS = ("kmeans", "spectral")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +96,10 @@ def check(config: ml_collections.ConfigDict) -> None:
   unknown = [m for m in config.anomaly.methods if m not in ANOMALY_METHODS]
   if unknown:
     raise UsageError(f"unknown anomaly method {unknown[0]!r}; choose from {', '.join(ANOMALY_METHODS)}")
+  unknown = [a for a in config.clustering.algorithms if a not in CLUSTERING_ALGORITHMS]
+  if unknown:
+    raise UsageError(f"unknown clustering algorithm {unknown[0]!r}; choose from "
+                     f"{', '.join(CLUSTERING_ALGORITHMS)}")
   if config.clustering.split not in ("all", "test"):
     raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
   names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
@@ -156,15 +161,18 @@ def maps(encoded, test: dict, config, path: str, class_names) -> list:
 
 
 def clustering_table(encoded, train: dict, test: dict, config) -> list:
-  """k-means (k = classes) on every representation; ACC, NMI, ARI over the seeds."""
-  both = config.clustering.split == "all"
+  """Every clustering algorithm (k = classes) on every representation; ACC, NMI, ARI over the seeds."""
+  cfg = config.clustering
+  both = cfg.split == "all"
   labels = np.concatenate([train["label"], test["label"]]) if both else test["label"]
   k = data_lib.num_classes(config.data.name)
   rows = []
-  for e in tqdm(encoded, desc="k-means"):
+  for e in tqdm(encoded, desc="clustering"):
     z = np.concatenate([e.train, e.test]) if both else e.test
-    scores = clustering.kmeans_scores(z, labels, k, config.clustering.seeds, config.clustering.n_init)
-    rows.append({"method": e.rep.name, "kind": e.rep.kind, **scores})
+    for algorithm in cfg.algorithms:
+      scores = (clustering.kmeans_scores(z, labels, k, cfg.seeds, cfg.n_init) if algorithm == "kmeans"
+                else clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors))
+      rows.append({"method": e.rep.name, "kind": e.rep.kind, "algorithm": algorithm, **scores})
   return rows
 
 
@@ -259,9 +267,10 @@ def markdown(summary: dict) -> str:
   lines += [f"| {r['method']} | {r['dim']} | {100 * r['knn_accuracy']:.2f} | {_fmt(r['test_mse'])} |"
             for r in summary["reduction"]]
   c = summary["clustering"]
-  lines += ["", f"k-means, k = number of classes, on the {c['split']} split ({c['examples']} images), "
-            f"mean ± std over seeds {c['seeds']}:", "", "| method | ACC | NMI | ARI |", "|---|---|---|---|"]
-  lines += [f"| {r['method']} | " + " | ".join(f"{r[m + '_mean']:.4f} ± {r[m + '_std']:.4f}"
+  lines += ["", f"Clustering, k = number of classes, on the {c['split']} split ({c['examples']} images), "
+            f"mean ± std over seeds {c['seeds']}:", "", "| method | algorithm | ACC | NMI | ARI |",
+            "|---|---|---|---|---|"]
+  lines += [f"| {r['method']} | {r['algorithm']} | " + " | ".join(f"{r[m + '_mean']:.4f} ± {r[m + '_std']:.4f}"
                                               for m in ("acc", "nmi", "ari")) + " |"
             for r in c["rows"]]
   a = summary["anomaly"]

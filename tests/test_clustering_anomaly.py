@@ -72,3 +72,14 @@ def test_knn_distance_is_the_mean_distance_to_the_k_nearest_normal_examples():
   np.testing.assert_allclose(anomaly.knn_distance(normal, queries, k=5, chunk=3), brute, rtol=1e-9)
   with pytest.raises(ValueError, match="k must be"):
     anomaly.knn_distance(normal, queries, k=51)
+
+
+def test_spectral_clustering_separates_rings_that_kmeans_cannot():
+  rng = np.random.default_rng(3)
+  labels = np.repeat(np.arange(2), 200)
+  angle = rng.uniform(0, 2 * np.pi, 400)
+  radius = np.where(labels == 0, 1.0, 4.0) + rng.normal(scale=0.1, size=400)
+  rings = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+  spectral = clustering.spectral_scores(rings, labels, 2, seeds=(0, 1), n_neighbors=10)
+  assert spectral["acc_mean"] == 1.0 and spectral["ari_mean"] == pytest.approx(1.0)
+  assert clustering.kmeans_scores(rings, labels, 2, seeds=(0,), n_init=2)["acc_mean"] < 0.7

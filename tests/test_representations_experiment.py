@@ -50,7 +50,8 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
     summary = json.load(f)
   methods = ["raw pixels", "pca 8", "vae", "simclr"]
   assert [r["method"] for r in summary["reduction"]] == methods
-  assert [r["method"] for r in summary["clustering"]["rows"]] == methods
+  assert [(r["method"], r["algorithm"]) for r in summary["clustering"]["rows"]] == \
+      [(m, a) for m in methods for a in ("kmeans", "spectral")]
   by_method = {r["method"]: r for r in summary["reduction"]}
   assert by_method["vae"]["dim"] == 8 and by_method["simclr"]["dim"] == 16
   assert by_method["simclr"]["test_mse"] is None and by_method["vae"]["test_mse"] > 0
@@ -74,6 +75,7 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
 
 @pytest.mark.parametrize("overrides,message", [
     (("--config.anomaly.methods=('pca','isolation_forest')",), "unknown anomaly method"),
+    (("--config.clustering.algorithms=('kmeans','dbscan')",), "unknown clustering algorithm"),
     (("--config.sources=('/no/such/run',)",), "has no config.json"),
     (("--config.data.name=fashion_mnist", "SOURCES"), "was trained on 'mnist'"),
 ])
