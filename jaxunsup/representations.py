@@ -23,6 +23,7 @@ from tqdm import tqdm
 from jaxunsup import autoencoder, finetune, pretrain, viz
 from jaxunsup import data as data_lib
 from jaxunsup.configs import autoencoder as ae_configs
+from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
@@ -33,7 +34,7 @@ from jaxunsup.train import loop
 from jaxunsup.train import workdir as workdir_lib
 
 SUMMARY_FILE = "summary.json"
-ANOMALY_METHODS = ("pca", "autoencoder", "vae", "centre", "knn")
+ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn")
 CLUSTERING_ALGORITHMS = ("kmeans", "spectral")
 
 
@@ -49,7 +50,7 @@ class Representation:
 
   def features(self, images: np.ndarray) -> np.ndarray:
     z = np.asarray(self.encode(images), np.float64)
-    return z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12) if self.on_sphere else z
+    return anomaly_lib.unit(z) if self.on_sphere else z
 
 
 def _flat(images: np.ndarray) -> np.ndarray:
@@ -190,6 +191,34 @@ def one_class_config(config, model: str, normal_class: int) -> ml_collections.Co
   return c
 
 
+def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigDict:
+  """The SimCLR pretraining config (`pretrain.phase_config`) of one one-class contrastive model."""
+  block = config.anomaly.simclr
+  c = pf_configs.base()
+  c.model.update(block.model.to_dict())
+  c.pretrain.update(block.pretrain.to_dict())
+  c.pretrain.update(log_every=min(c.pretrain.log_every, c.pretrain.steps), eval_every=c.pretrain.steps,
+                    checkpoint_every=c.pretrain.steps)
+  c.augment.update(block.augment.to_dict())
+  c.seed = config.seed
+  c.data = ml_collections.ConfigDict(config.data.to_dict())
+  phase = pretrain.phase_config(c, "simclr")
+  phase.normal_class = normal_class
+  return phase
+
+
+def _one_class_simclr_scores(config, normal: dict, test: dict, workdir: str) -> np.ndarray:
+  """SimCLR trained (or resumed) on the normal class only; the score is the mean cosine distance
+  of a test image's features to its `knn_k` nearest normal train features."""
+  c = one_class_simclr_config(config, int(normal["label"][0]))
+  eval_x = test["image"][:c.eval.examples].astype(np.float32) / 255.0
+  state = loop.train(c, workdir, pretrain.make_task(c, normal["image"].shape[1:], eval_x), normal).state
+  encoder = pretrain.build_encoder(c.model)
+  unit = [anomaly_lib.unit(finetune.in_chunks(encoder.apply, state.encoder.params, split["image"]))
+          for split in (normal, test)]
+  return anomaly_lib.knn_distance(*unit, config.anomaly.knn_k)
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def _neg_elbo(state, x_BxHxWxC, samples: int, rng):
   values = jax.vmap(lambda key: vae.elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
@@ -239,6 +268,9 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
     if "vae" in methods:
       scores["one-class VAE -ELBO"] = _one_class_scores(
           config, "vae", normal, test, os.path.join(workdir, "anomaly", f"vae_c{c}"))
+    if "simclr" in methods:
+      scores[f"one-class SimCLR knn {config.anomaly.knn_k}"] = _one_class_simclr_scores(
+          config, normal, test, os.path.join(workdir, "anomaly", f"simclr_c{c}"))
     if "centre" in methods:
       for e in encoded:
         scores[f"centre: {e.rep.name}"] = anomaly_lib.centre_distance(e.train[rows], e.test)

@@ -58,11 +58,13 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
   assert all(0.1 < r["knn_accuracy"] <= 1 for r in summary["reduction"])
   assert all(0 < r["acc_mean"] <= 1 and len(r["per_seed"]) == 2 for r in summary["clustering"]["rows"])
   assert set(summary["anomaly"]) == {"pca 4 recon", "one-class AE recon", "one-class VAE -ELBO",
+                                     "one-class SimCLR knn 5",
                                      "centre: raw pixels", "centre: vae", "centre: simclr",
                                      "knn 5: raw pixels", "knn 5: vae", "knn 5: simclr"}
   assert all(0 <= row["mean"] <= 1 and row["classes"] == [0] for row in summary["anomaly"].values())
-  with open(tmp_path / "anomaly" / "vae_c0" / "config.json") as f:
-    assert json.load(f)["normal_class"] == 0
+  for model in ("vae", "simclr"):
+    with open(tmp_path / "anomaly" / f"{model}_c0" / "config.json") as f:
+      assert json.load(f)["normal_class"] == 0
 
   # Same command again: the one-class models are restored, every figure comes out the same.
   again = _run(tmp_path, _sources_flag(sources))

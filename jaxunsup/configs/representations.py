@@ -12,9 +12,9 @@ import ml_collections
 from jaxunsup.configs import from_variant, shared_fields
 
 
-def _reference_sources(dataset: str) -> tuple:
+def _reference_sources(dataset: str, simclr: str) -> tuple:
   """The workdirs the README's reference commands write for `dataset` (mnist | fashion)."""
-  return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/simclr10k_{dataset}/pretrain/simclr",
+  return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/{simclr}/pretrain/simclr",
           f"runs/vae_iwae_{dataset}", f"runs/ae2d_{dataset}")
 
 
@@ -24,7 +24,7 @@ def base() -> ml_collections.ConfigDict:
   # Trained workdirs whose encoders are compared: autoencoder-family runs (experiments/autoencoder.py,
   # or pretrain/autoencoder|denoising of a pretrain_finetune run) and SimCLR pretraining runs. Raw
   # pixels and PCA are always there as baselines. A source with a 2-d code is drawn as it is.
-  c.sources = _reference_sources("mnist")
+  c.sources = _reference_sources("mnist", simclr="simclr10k_mnist")
   c.train_examples = 0       # use the first N images of each split (0 = all); for quick looks
   c.test_examples = 0
   c.pca_dim = 32
@@ -41,7 +41,7 @@ def base() -> ml_collections.ConfigDict:
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class
-      "methods": ("pca", "autoencoder", "vae", "centre", "knn"),
+      "methods": ("pca", "autoencoder", "vae", "simclr", "centre", "knn"),
       "pca_dim": 16,           # pca: reconstruction error under the normal class's PCA
       "elbo_samples": 10,
       "knn_k": 5,              # knn: mean distance to the k nearest normal train features      # vae: the score is -ELBO averaged over this many posterior samples
@@ -49,6 +49,11 @@ def base() -> ml_collections.ConfigDict:
       "autoencoder": {"model": {"name": "conv", "features": (16, 32), "latent_dim": 16},
                       "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
                                 "schedule": "cosine"}},
+      # simclr: the pretrain_finetune encoder and SimCLR fields (augment as pretrain_finetune's).
+      "simclr": {"model": {"features": (32, 64), "rep_dim": 128},
+                 "pretrain": {"batch_size": 256, "steps": 500, "learning_rate": 1e-3,
+                              "temperature": 0.5, "proj_hidden": 256, "proj_dim": 64},
+                 "augment": {"crop_min_area": 0.6, "noise_std": 0.1, "cutout": 8}},
       "vae": {"model": {"name": "vae", "hidden": (400, 200), "latent_dim": 16},
               "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
                         "schedule": "cosine"}},
@@ -58,7 +63,7 @@ def base() -> ml_collections.ConfigDict:
 
 def fashion_mnist(c):
   c.data.name = "fashion_mnist"
-  c.sources = _reference_sources("fashion")
+  c.sources = _reference_sources("fashion", simclr="pf_fashion")  # the sweep's 6000-step SimCLR
 
 
 def smoke(c):
@@ -73,6 +78,9 @@ def smoke(c):
   c.anomaly.vae.model.update(hidden=(32,), latent_dim=4)
   for name in ("autoencoder", "vae"):
     c.anomaly[name].train.update(batch_size=32, steps=20)
+  c.anomaly.simclr.model.update(features=(8, 16), rep_dim=16)
+  c.anomaly.simclr.pretrain.update(batch_size=32, steps=20, proj_hidden=32, proj_dim=16,
+                                   eval_examples=64)
 
 
 VARIANTS = {"default": lambda c: None, "fashion_mnist": fashion_mnist, "smoke": smoke}

@@ -19,15 +19,16 @@ def auroc(scores_N: np.ndarray, is_anomaly_N: np.ndarray) -> float:
   return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _unit(x_NxD: np.ndarray) -> np.ndarray:
+def unit(x_NxD: np.ndarray) -> np.ndarray:
+  """Rows scaled to unit length (zero rows stay zero)."""
   x = np.asarray(x_NxD, np.float64)
   return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def centre_distance(normal_NxD: np.ndarray, queries_MxD: np.ndarray) -> np.ndarray:
   """1 - cosine similarity between each query and the mean direction of the normal class."""
-  centre = _unit(_unit(normal_NxD).mean(0, keepdims=True))[0]
-  return 1.0 - _unit(queries_MxD) @ centre
+  centre = unit(unit(normal_NxD).mean(0, keepdims=True))[0]
+  return 1.0 - unit(queries_MxD) @ centre
 
 
 def knn_distance(normal_NxD: np.ndarray, queries_MxD: np.ndarray, k: int, chunk: int = 2000) -> np.ndarray:
