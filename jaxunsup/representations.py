@@ -349,10 +349,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   anomaly = {}
   if config.anomaly.methods:
     anomaly = timed("anomaly", anomaly_table, without_pca, train, test, config, workdir)
-    viz.save_grouped_bars(os.path.join(workdir, "anomaly.png"),
-                          {m: row["per_class"] for m, row in anomaly.items()},
-                          [class_names[c] for c in next(iter(anomaly.values()))["classes"]], "AUROC",
-                          f"{name}: one-class anomaly detection (normal class on the x axis)")
+    viz.save_score_table(os.path.join(workdir, "anomaly.png"),
+                         {m: row["per_class"] for m, row in anomaly.items()},
+                         [class_names[c] for c in next(iter(anomaly.values()))["classes"]],
+                         f"{name}: one-class anomaly detection, AUROC (normal class in the columns)")
   examples = len(test["label"]) + (len(train["label"]) if config.clustering.split == "all" else 0)
   summary = {"dataset": name, "sources": list(config.sources), "knn": config.knn.to_dict(),
              "reduction": reduction, "maps": panels,

@@ -134,18 +134,23 @@ def save_maps(path: str, panels: Sequence[tuple], labels_N: np.ndarray, title: s
   _save(fig, path)
 
 
-def save_grouped_bars(path: str, values: Mapping[str, Sequence[float]], groups: Sequence[str],
-                      ylabel: str, title: str, ylim: tuple = (0.5, 1.0)) -> None:
-  """One bar per series within each group (e.g. AUROC per method within each class)."""
-  width = 0.8 / max(len(values), 1)
-  fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(len(values), 1) * 0.5 + 2), 3.8))
-  for i, (name, series) in enumerate(values.items()):
-    ax.bar(np.arange(len(groups)) + (i - (len(values) - 1) / 2) * width, series, width, label=name)
-  ax.set_xticks(np.arange(len(groups)))
-  ax.set_xticklabels(groups, rotation=30 if max(len(g) for g in groups) > 3 else 0, fontsize=8)
-  ax.set_ylim(*ylim)
-  ax.set_ylabel(ylabel)
-  ax.grid(axis="y", alpha=0.3)
-  ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.12))
-  ax.set_title(title)
+def save_score_table(path: str, values: Mapping[str, Sequence[float]], columns: Sequence[str],
+                     title: str, vmin: float = 0.5, vmax: float = 1.0) -> None:
+  """A heatmap of scores, one row per method and one column per group plus their mean, each cell
+  printed: readable with many methods, where grouped bars are not."""
+  names = list(values)
+  table = np.array([list(values[n]) + [float(np.mean(values[n]))] for n in names])
+  fig, ax = plt.subplots(figsize=(1.0 + 0.62 * table.shape[1] + 0.07 * max(map(len, names)),
+                                  0.8 + 0.32 * len(names)))
+  ax.imshow(table, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+  for (i, j), v in np.ndenumerate(table):
+    ax.text(j, i, f"{v:.3f}", ha="center", va="center", fontsize=7,
+            color="black" if v > vmin + 0.6 * (vmax - vmin) else "white",
+            fontweight="bold" if j == table.shape[1] - 1 else "normal")
+  ax.set_xticks(np.arange(table.shape[1]))
+  ax.set_xticklabels(list(columns) + ["mean"], rotation=30 if max(map(len, columns)) > 3 else 0,
+                     fontsize=8)
+  ax.set_yticks(np.arange(len(names)))
+  ax.set_yticklabels(names, fontsize=8)
+  ax.set_title(title, fontsize=10)
   _save(fig, path)
