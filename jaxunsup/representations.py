@@ -208,8 +208,8 @@ def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigD
 
 
 def _one_class_simclr_scores(config, normal: dict, test: dict, workdir: str) -> np.ndarray:
-  """SimCLR trained (or resumed) on the normal class only; the score is the mean cosine distance
-  of a test image's features to its `knn_k` nearest normal train features."""
+  """SimCLR trained (or resumed) on the normal class only; the score is the mean distance between
+  a test image's unit-normalised features and its `knn_k` nearest normal train images'."""
   c = one_class_simclr_config(config, int(normal["label"][0]))
   eval_x = test["image"][:c.eval.examples].astype(np.float32) / 255.0
   state = loop.train(c, workdir, pretrain.make_task(c, normal["image"].shape[1:], eval_x), normal).state

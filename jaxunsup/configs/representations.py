@@ -43,8 +43,8 @@ def base() -> ml_collections.ConfigDict:
       "classes": (),           # normal classes, one protocol run each; () = every class
       "methods": ("pca", "autoencoder", "vae", "simclr", "centre", "knn"),
       "pca_dim": 16,           # pca: reconstruction error under the normal class's PCA
-      "elbo_samples": 10,
-      "knn_k": 5,              # knn: mean distance to the k nearest normal train features      # vae: the score is -ELBO averaged over this many posterior samples
+      "elbo_samples": 10,      # vae: the score is -ELBO averaged over this many posterior samples
+      "knn_k": 5,              # knn and simclr: mean distance to the k nearest normal train features
       # One-class models, trained on the normal class of the train split (autoencoder-family fields).
       "autoencoder": {"model": {"name": "conv", "features": (16, 32), "latent_dim": 16},
                       "train": {"batch_size": 128, "steps": 1000, "learning_rate": 1e-3,
