@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxunsup import data as data_lib
 from jaxunsup import models, viz
+from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.objectives import reconstruction, vae
@@ -85,11 +86,6 @@ def _decode(state, z_BxD):
   return jax.nn.sigmoid(state.decoder.apply_fn({"params": state.decoder.params}, z_BxD))
 
 
-def _in_chunks(fn, x_Nx: np.ndarray, chunk: int = 1000) -> np.ndarray:
-  return np.concatenate([np.asarray(fn(jnp.asarray(x_Nx[i:i + chunk])))
-                         for i in range(0, len(x_Nx), chunk)])
-
-
 @dataclasses.dataclass
 class Autoencoder:
   """A trained model of the family, usable on any array of images (see `to_unit_float`)."""
@@ -104,11 +100,11 @@ class Autoencoder:
   def encode(self, images: np.ndarray) -> np.ndarray:
     """Latent codes (N, latent_dim); for the VAE, the posterior mean."""
     x = to_unit_float(images, self.image_shape)
-    return _in_chunks(lambda xb: _encode(self.state, xb, self.is_vae), x)
+    return map_in_chunks(lambda xb: _encode(self.state, xb, self.is_vae), x)
 
   def decode(self, z_NxD: np.ndarray) -> np.ndarray:
     """Images in [0, 1] (for the VAE, the Bernoulli means) from latent codes."""
-    return _in_chunks(lambda zb: _decode(self.state, zb), np.asarray(z_NxD, np.float32))
+    return map_in_chunks(lambda zb: _decode(self.state, zb), np.asarray(z_NxD, np.float32))
 
   def reconstruct(self, images: np.ndarray) -> np.ndarray:
     """D(E(x)) in [0, 1], shaped (N, H, W, C)."""

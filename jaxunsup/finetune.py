@@ -18,6 +18,7 @@ import numpy as np
 import optax
 
 from jaxunsup import augment as augment_lib
+from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
 from jaxunsup.models.conv import ConvEncoder
@@ -84,9 +85,8 @@ def _apply(apply_fn, params, x_BxHxWxC):
 
 def in_chunks(apply_fn, params, images_NxHxWxC: np.ndarray, chunk: int = 1000) -> np.ndarray:
   """apply_fn on uint8 images, 1000 at a time."""
-  return np.concatenate([np.asarray(_apply(apply_fn, params, jnp.asarray(images_NxHxWxC[i:i + chunk],
-                                                                         jnp.float32) / 255.0))
-                         for i in range(0, len(images_NxHxWxC), chunk)])
+  return map_in_chunks(lambda x: _apply(apply_fn, params, x.astype(jnp.float32) / 255.0),
+                       images_NxHxWxC, chunk)
 
 
 def accuracy(apply_fn, params, split: dict) -> float:
