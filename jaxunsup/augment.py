@@ -52,11 +52,24 @@ def _cutout(x_HxWxC: jnp.ndarray, rng: jax.Array, size: int) -> jnp.ndarray:
   return jnp.where(inside[..., None], 0.0, x_HxWxC)
 
 
+def _intensity(x_HxWxC: jnp.ndarray, rng: jax.Array, brightness: float, contrast: float) -> jnp.ndarray:
+  """Grey-level jitter, SimCLR's colour jitter for one channel: contrast scaled by a factor in
+  [1 - contrast, 1 + contrast] about the image's mean, then brightness shifted by up to
+  +-brightness."""
+  k_b, k_c = jax.random.split(rng)
+  factor = jax.random.uniform(k_c, (), minval=1.0 - contrast, maxval=1.0 + contrast)
+  shift = jax.random.uniform(k_b, (), minval=-brightness, maxval=brightness)
+  mean = jnp.mean(x_HxWxC)
+  return (x_HxWxC - mean) * factor + mean + shift
+
+
 def augment_one(x_HxWxC: jnp.ndarray, rng: jax.Array, *, crop_min_area: float = 1.0,
                 crop_log_ratio: float = 0.0, max_shift: int = 0, flip: bool = False,
+                brightness: float = 0.0, contrast: float = 0.0,
                 noise_std: float = 0.0, cutout: int = 0) -> jnp.ndarray:
   """One image's random view; a transform whose setting is off is skipped at trace time."""
   k_crop, k_shift, k_flip, k_noise, k_cut = jax.random.split(rng, 5)
+  k_intensity = jax.random.fold_in(rng, 5)  # a new stream, so the other draws stay as they were
   x = x_HxWxC
   if crop_min_area < 1.0:
     x = _resized_crop(x, k_crop, crop_min_area, crop_log_ratio)
@@ -64,6 +77,8 @@ def augment_one(x_HxWxC: jnp.ndarray, rng: jax.Array, *, crop_min_area: float = 
     x = _shift(x, k_shift, max_shift)
   if flip:
     x = jnp.where(jax.random.bernoulli(k_flip), x[:, ::-1], x)
+  if brightness > 0 or contrast > 0:
+    x = _intensity(x, k_intensity, brightness, contrast)
   if noise_std > 0:
     x = x + noise_std * jax.random.normal(k_noise, x.shape)
   if cutout > 0:
@@ -91,9 +106,13 @@ def settings(aug_cfg: ml_collections.ConfigDict, dataset: str) -> dict:
       raise UsageError(f"augment.{name} must be a non-negative integer, got {aug_cfg[name]!r}")
   if aug_cfg.crop_max_ratio < 1.0:
     raise UsageError(f"augment.crop_max_ratio must be >= 1, got {aug_cfg.crop_max_ratio}")
-  if aug_cfg.noise_std < 0:
-    raise UsageError(f"augment.noise_std must be >= 0, got {aug_cfg.noise_std}")
+  for name in ("noise_std", "brightness"):
+    if aug_cfg[name] < 0:
+      raise UsageError(f"augment.{name} must be >= 0, got {aug_cfg[name]}")
+  if not 0.0 <= aug_cfg.contrast < 1.0:
+    raise UsageError(f"augment.contrast must be in [0, 1), got {aug_cfg.contrast}")
   flip = data_lib.spec(dataset).mirror_symmetric if aug_cfg.flip == "auto" else aug_cfg.flip == "yes"
   return {"crop_min_area": float(aug_cfg.crop_min_area),
           "crop_log_ratio": math.log(aug_cfg.crop_max_ratio), "max_shift": aug_cfg.max_shift,
-          "flip": flip, "noise_std": float(aug_cfg.noise_std), "cutout": aug_cfg.cutout}
+          "flip": flip, "brightness": float(aug_cfg.brightness), "contrast": float(aug_cfg.contrast),
+          "noise_std": float(aug_cfg.noise_std), "cutout": aug_cfg.cutout}

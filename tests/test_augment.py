@@ -10,7 +10,7 @@ from jaxunsup.configs.pretrain_finetune import augment_fields
 from jaxunsup.errors import UsageError
 
 ALL_ON = {"crop_min_area": 0.3, "crop_log_ratio": 0.3, "max_shift": 3, "flip": True,
-          "noise_std": 0.1, "cutout": 8}
+          "brightness": 0.2, "contrast": 0.3, "noise_std": 0.1, "cutout": 8}
 
 
 def _jitted(**settings):
@@ -52,6 +52,16 @@ def test_each_transform_by_itself():
   cut = _jitted(cutout=5)(jnp.ones((8, 28, 28, 1)), key)
   zeros = np.asarray((cut == 0).sum(axis=(1, 2, 3)))
   assert zeros.max() == 25 and zeros.min() > 0  # a 5x5 square, clipped when near the border
+  grey = jnp.full((16, 28, 28, 1), 0.5)
+  shifted = np.asarray(_jitted(brightness=0.2)(grey, key))
+  assert np.ptp(shifted, axis=(1, 2, 3)).max() < 1e-6  # one shift per image
+  assert 0.3 <= shifted.min() < 0.45 and 0.55 < shifted.max() <= 0.7
+  mid = 0.4 + 0.2 * x  # a 0.6 square on 0.4: no value leaves [0, 1] at contrast 1.5
+  contrasted = np.asarray(_jitted(contrast=0.5)(jnp.tile(mid, (16, 1, 1, 1)), key))
+  mean = float(mid.mean())
+  gap = contrasted[:, 12, 12, 0] - contrasted[:, 0, 0, 0]  # inside minus outside the square
+  assert 0.1 <= gap.min() < 0.16 and 0.24 < gap.max() <= 0.3  # 0.2 x a factor in [0.5, 1.5]
+  np.testing.assert_allclose(contrasted.mean(axis=(1, 2, 3)), mean, atol=1e-5)  # about the mean
   full = _jitted(crop_min_area=1.0 - 1e-6)(x, key)
   np.testing.assert_allclose(full, x, atol=1e-4)  # a crop of the whole image resizes to itself
 
@@ -61,6 +71,6 @@ def test_settings_resolve_flip_per_dataset_and_refuse_nonsense():
   assert augment.settings(augment_fields(), "fashion_mnist")["flip"] is True
   assert augment.settings(augment_fields(flip="yes"), "mnist")["flip"] is True
   for bad in ({"flip": "sometimes"}, {"crop_min_area": 0.0}, {"max_shift": -1}, {"noise_std": -0.1},
-              {"crop_max_ratio": 0.5}):
+              {"crop_max_ratio": 0.5}, {"brightness": -0.1}, {"contrast": 1.0}):
     with pytest.raises(UsageError):
       augment.settings(augment_fields(**bad), "mnist")

@@ -19,6 +19,8 @@ def augment_fields(**overrides) -> ml_collections.ConfigDict:
       "crop_max_ratio": 4 / 3, # and the largest aspect ratio of the crop box
       "max_shift": 0,          # random translation, pixels
       "flip": "auto",          # auto | yes | no; auto flips only mirror-symmetric datasets
+      "brightness": 0.0,       # grey-level shift, uniform in +-brightness
+      "contrast": 0.0,         # contrast factor about the image mean, uniform in 1 +- contrast
       "noise_std": 0.0,        # additive Gaussian noise
       "cutout": 0,             # side of a zeroed square (0 = off)
   })
