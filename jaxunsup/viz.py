@@ -52,6 +52,18 @@ def save_reconstructions(path: str, x_NxHxWxC: np.ndarray, recon_NxHxWxC: np.nda
   save_grid(path, np.concatenate(pairs), f"{title} (odd rows: input, even rows: reconstruction)", ncol)
 
 
+def _class_scatter(ax, z_Nx2: np.ndarray, labels_N: np.ndarray, size: float):
+  """Points coloured by class on one fixed 10-colour scale, so every panel and figure agrees."""
+  return ax.scatter(z_Nx2[:, 0], z_Nx2[:, 1], c=labels_N, cmap="tab10", s=size, alpha=0.7,
+                    vmin=-0.5, vmax=9.5)
+
+
+def _class_colorbar(fig, ax, points, class_names: Optional[Sequence[str]], **kwargs) -> None:
+  cbar = fig.colorbar(points, ax=ax, ticks=range(10), **kwargs)
+  if class_names:
+    cbar.ax.set_yticklabels(class_names)
+
+
 def save_latent_scatter(path: str, z_NxD: np.ndarray, labels_N: np.ndarray, title: str,
                         class_names: Optional[Sequence[str]] = None) -> None:
   """2-D scatter of latents coloured by label; latents with D > 2 are projected by PCA first."""
@@ -61,10 +73,7 @@ def save_latent_scatter(path: str, z_NxD: np.ndarray, labels_N: np.ndarray, titl
     z = pca_lib.fit(z, 2).encode(z)
     axis_name = "PCA of z, axis "
   fig, ax = plt.subplots(figsize=(6.5, 5.5))
-  points = ax.scatter(z[:, 0], z[:, 1], c=labels_N, cmap="tab10", s=3, alpha=0.7, vmin=-0.5, vmax=9.5)
-  cbar = fig.colorbar(points, ax=ax, ticks=range(10))
-  if class_names:
-    cbar.ax.set_yticklabels(class_names)
+  _class_colorbar(fig, ax, _class_scatter(ax, z, labels_N, size=3), class_names)
   ax.set_xlabel(f"{axis_name}1")
   ax.set_ylabel(f"{axis_name}2")
   ax.set_title(title)
@@ -122,14 +131,11 @@ def save_maps(path: str, panels: Sequence[tuple], labels_N: np.ndarray, title: s
     ax.axis("off")
   points = None
   for ax, (name, z_Nx2) in zip(axes.flat, panels):
-    points = ax.scatter(z_Nx2[:, 0], z_Nx2[:, 1], c=labels_N, cmap="tab10", s=2, alpha=0.7,
-                        vmin=-0.5, vmax=9.5)
+    points = _class_scatter(ax, z_Nx2, labels_N, size=2)
     ax.set_title(name, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])
-  cbar = fig.colorbar(points, ax=axes.ravel().tolist(), ticks=range(10), shrink=0.8)
-  if class_names:
-    cbar.ax.set_yticklabels(class_names)
+  _class_colorbar(fig, axes.ravel().tolist(), points, class_names, shrink=0.8)
   fig.suptitle(title)
   _save(fig, path)
 
