@@ -251,6 +251,7 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
   # Every normal class trains on as many images as the smallest class has, so the one-class
   # models share one compiled train step.
   per_class = int(np.bincount(train["label"], minlength=num_classes).min())
+  flat_test = _flat(test["image"])
   out = {}
   for c in tqdm(classes, desc="one-class protocol"):
     rows = np.flatnonzero(train["label"] == c)[:per_class]
@@ -259,9 +260,8 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
     scores = {}
     if "pca" in methods:
       fitted = pca_lib.fit(_flat(normal["image"]), config.anomaly.pca_dim)
-      flat = _flat(test["image"])
       scores[f"pca {config.anomaly.pca_dim} recon"] = np.mean(
-          np.square(fitted.decode(fitted.encode(flat)) - flat), axis=1)
+          np.square(fitted.decode(fitted.encode(flat_test)) - flat_test), axis=1)
     if "autoencoder" in methods:
       scores["one-class AE recon"] = _one_class_scores(
           config, "autoencoder", normal, test, os.path.join(workdir, "anomaly", f"autoencoder_c{c}"))
