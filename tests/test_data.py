@@ -10,13 +10,16 @@ import os
 import pickle
 import subprocess
 import sys
+import tarfile
 import threading
 import zipfile
 
 import numpy as np
 import pytest
 
+from conftest import write_cifar_archive
 from jaxunsup import data
+from jaxunsup.data import cifar
 from jaxunsup.data import idx
 from jaxunsup.data import sources
 from jaxunsup.errors import UsageError
@@ -234,14 +237,89 @@ def test_online_source_through_download_manager(tmp_path, monkeypatch):
 def test_checksums_cover_the_canonical_urls(name):
   builder_cls = importlib.import_module(
       f"jaxunsup.data.{name}.{name}_dataset_builder").Builder
-  urls = {sources.URLS[name] + base + ".gz"
-          for pair in idx.IDX_FILES.values() for base in pair}
+  if name == "cifar10":
+    urls = {sources.URLS[name] + cifar.ARCHIVE}
+  else:
+    urls = {sources.URLS[name] + base + ".gz"
+            for pair in idx.IDX_FILES.values() for base in pair}
   assert set(builder_cls.url_infos) == urls
 
 
+# ---------------------------------------------------------------- CIFAR-10
+
+
+def test_cifar_batch_layout():
+  # Record: label byte, then the red, green and blue planes, row by row.
+  record = bytes([7]) + bytes(range(256)) * 12
+  images, labels = cifar.parse_batch(record * 2, "x")
+  assert images.shape == (2, 32, 32, 3) and labels.tolist() == [7, 7]
+  assert images[0, 0, 1].tolist() == [1, 1, 1]  # 1024 = 4 * 256, so the planes repeat
+  planes = np.frombuffer(record[1:], np.uint8).reshape(3, 32, 32)
+  np.testing.assert_array_equal(images[1], planes.transpose(1, 2, 0))
+  with pytest.raises(UsageError, match="3073-byte records"):
+    cifar.parse_batch(record[:-1], "x")
+
+
+def test_cifar_prepared_from_archive(fake_cifar10):
+  data_dir, arrays = fake_cifar10
+  for split, (images, labels) in arrays.items():
+    loaded = data.load("cifar10", split, data_dir=data_dir)
+    np.testing.assert_array_equal(loaded["image"], images)
+    np.testing.assert_array_equal(loaded["label"], labels)
+
+
+def test_cifar_from_extracted_batches_and_refusals(tmp_path):
+  arrays = write_cifar_archive(tmp_path / cifar.ARCHIVE, per_file=3, seed=1)
+  src = tmp_path / "src"
+  with tarfile.open(tmp_path / cifar.ARCHIVE) as tar:
+    tar.extractall(src, filter="data")
+  found, missing = cifar.find_batches(str(src))
+  assert found == str(src / cifar.MEMBER_DIR) and not missing
+  splits = cifar.read_batches_dir(found)
+  for split, (images, labels) in arrays.items():
+    np.testing.assert_array_equal(splits[split][0], images)
+    np.testing.assert_array_equal(splits[split][1], labels)
+  # The canonical split sizes are checked; nothing is written on refusal.
+  data_dir = tmp_path / "data"
+  with pytest.raises(UsageError, match="15 examples, expected 50000"):
+    data.prepare("cifar10", data_dir=str(data_dir), source_dir=str(src))
+  assert not (data_dir / "cifar10" / "1.0.0").exists()
+  os.remove(src / cifar.MEMBER_DIR / "test_batch.bin")
+  with pytest.raises(UsageError, match="test_batch.bin"):
+    data.prepare("cifar10", data_dir=str(data_dir), source_dir=str(src))
+
+
+def test_cifar_without_a_source_says_how_to_get_it(tmp_path, monkeypatch):
+  # Nothing listens on port 1: the download fails at once, as it does offline.
+  monkeypatch.setitem(sources.URLS, "cifar10", "http://127.0.0.1:1/")
+  with pytest.raises(UsageError) as error:
+    data.prepare("cifar10", data_dir=str(tmp_path / "data"))
+  message = str(error.value)
+  assert "\n" not in message and "cannot reach 127.0.0.1" in message
+  for way in ("--source_dir", cifar.ARCHIVE, "online"):
+    assert way in message
+
+
+def test_cifar_online_source_through_download_manager(tmp_path, monkeypatch):
+  served = tmp_path / "served"
+  served.mkdir()
+  arrays = write_cifar_archive(served / cifar.ARCHIVE, per_file=2)
+  handler = functools.partial(_QuietHandler, directory=str(served))
+  server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    monkeypatch.setitem(sources.URLS, "cifar10", f"http://127.0.0.1:{server.server_port}/")
+    data_dir = str(tmp_path / "data")
+    data.prepare("cifar10", data_dir=data_dir, verify_hash=False)
+  finally:
+    server.shutdown()
+  loaded = data.load("cifar10", "test", data_dir=data_dir)
+  np.testing.assert_array_equal(loaded["image"], arrays["test"][0])
+
+
 def test_bad_names_and_unprepared_data(tmp_path):
-  with pytest.raises(UsageError, match="mnist, fashion_mnist"):
-    data.prepare("cifar10", data_dir=str(tmp_path))
+  with pytest.raises(UsageError, match="mnist, fashion_mnist, cifar10"):
+    data.prepare("cifar100", data_dir=str(tmp_path))
   with pytest.raises(UsageError, match="train, test"):
     data.load("mnist", "validation", data_dir=str(tmp_path))
   with pytest.raises(UsageError, match="python -m jaxunsup.data prepare mnist"):
@@ -249,12 +327,13 @@ def test_bad_names_and_unprepared_data(tmp_path):
 
 
 def test_specs():
-  assert data.DATASETS == ("mnist", "fashion_mnist")
+  assert data.DATASETS == ("mnist", "fashion_mnist", "cifar10")
   assert data.num_classes("mnist") == 10
   fashion = data.spec("fashion_mnist")
   assert fashion.shape == (28, 28, 1)
   assert fashion.class_names[0] == "T-shirt/top"
   assert fashion.class_names[9] == "Ankle boot"
+  assert data.spec("cifar10").shape == (32, 32, 3)
 
 
 def test_default_data_dir(monkeypatch):
@@ -292,8 +371,8 @@ MNIST_COUNTS = {
 
 def test_real_prepared_data():
   """Assumes `python -m jaxunsup.data prepare mnist fashion_mnist` was run."""
-  for name in data.DATASETS:
-    for split, n in sources.SPLIT_SIZES.items():
+  for name in ("mnist", "fashion_mnist"):
+    for split, n in sources.SPLIT_SIZES[name].items():
       loaded = data.load(name, split)
       images, labels = loaded["image"], loaded["label"]
       assert images.shape == (n, 28, 28, 1) and images.dtype == np.uint8

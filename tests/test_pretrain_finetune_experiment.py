@@ -101,3 +101,19 @@ def test_init_from_another_architecture_or_without_checkpoint_is_refused(smoke, 
   missing = _run(f"--workdir={tmp_path / 'b'}", f"--config.finetune.init_from={empty}")
   assert missing.returncode == 2 and "no checkpoint" in missing.stderr
   assert not os.path.exists(tmp_path / "a") and not os.path.exists(tmp_path / "b")
+
+
+def test_cifar10_takes_the_same_code_path(fake_cifar10, tmp_path, monkeypatch):
+  # Real CIFAR-10 needs a download; the synthetic one proves 32x32 colour images flow through
+  # pretraining (a 3-channel decoder, colour views) and the sweep.
+  data_dir, _ = fake_cifar10
+  monkeypatch.setenv("JAXUNSUP_DATA_DIR", data_dir)
+  config = get_config("smoke")
+  config.data.name = "cifar10"
+  config.pretrain.objectives = ("autoencoder", "simclr")
+  config.finetune.evaluations = ("linear_probe",)
+  summary = pretrain_finetune.train_and_evaluate(config, str(tmp_path / "cifar"))
+  assert len(summary["cells"]) == 2
+  ae = autoencoder.load(str(tmp_path / "cifar" / "pretrain" / "autoencoder"))
+  assert ae.reconstruct(np.zeros((2, 32, 32, 3), np.uint8)).shape == (2, 32, 32, 3)
+  assert os.path.getsize(tmp_path / "cifar" / "label_sweep.png") > 0

@@ -3,6 +3,8 @@
 Variants (`--config=experiments/configs/pretrain_finetune.py:VARIANT`):
   default        every objective on MNIST, the full label sweep (the README's reference run).
   fashion_mnist  the same on Fashion-MNIST.
+  cifar10        the same on CIFAR-10, which must be downloaded first (README, Data); untuned:
+                 no copy of CIFAR-10 could be had where this was written.
   smoke     seconds on CPU; used by the tests.
 Reference commands and the figures they reached are in README.md.
 """
@@ -77,9 +79,18 @@ def smoke(c):
   c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
 
 
+def cifar10(c):
+  """CIFAR-10: wider stages, and SimCLR's views for natural images (stronger crops, flips through
+  `flip: auto`, brightness and contrast jitter) instead of the digit views."""
+  c.data.update(name="cifar10")
+  c.model.update(features=(64, 128), stage_convs=2)
+  c.augment = augment_fields(crop_min_area=0.2, brightness=0.4, contrast=0.4)
+
+
 VARIANTS = {
     "default": lambda c: None,
     "fashion_mnist": lambda c: c.data.update(name="fashion_mnist"),
+    "cifar10": cifar10,
     "smoke": smoke,
 }
 

@@ -1,8 +1,10 @@
-"""MNIST and Fashion-MNIST as project-owned TFDS datasets (array_record).
+"""MNIST, Fashion-MNIST and CIFAR-10 as project-owned TFDS datasets (array_record).
 
 Prepare once (`python -m jaxunsup.data prepare mnist fashion_mnist`), then
 `load(name, split)` returns whole splits as numpy arrays. TensorFlow is not
-needed: the builders use only features TFDS can handle without it.
+needed: the builders use only features TFDS can handle without it. MNIST and
+Fashion-MNIST have offline sources; CIFAR-10 needs a download (or a
+--source_dir holding the archive).
 """
 
 import contextlib
@@ -22,9 +24,6 @@ __all__ = [
     "DATASETS", "SPLITS", "DatasetSpec", "default_data_dir", "load",
     "load_splits", "num_classes", "prepare", "spec",
 ]
-
-_IMAGE_SHAPE = (28, 28, 1)
-
 
 def default_data_dir() -> str:
   """Returns $JAXUNSUP_DATA_DIR if set, else ~/.cache/jaxunsup/data."""
@@ -76,7 +75,7 @@ def prepare(name: str, data_dir: str | None = None,
 
 
 def load(name: str, split: str, data_dir: str | None = None) -> dict:
-  """Reads a split: {"image": uint8 (N, 28, 28, 1), "label": int32 (N,)}."""
+  """Reads a split: {"image": uint8 (N, H, W, C), "label": int32 (N,)}."""
   _check_name(name)
   if split not in SPLITS:
     raise UsageError(
@@ -93,7 +92,7 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
       split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
   # One batched read of all records is far faster than indexing one by one.
   return _decode_records(source.__getitems__(range(len(source))),
-                         builder.data_dir)
+                         SPECS[name].shape, builder.data_dir)
 
 
 def load_splits(data_cfg) -> tuple:
@@ -139,7 +138,7 @@ def _no_progress_bar():
     tfds.display_progress_bar(was_active)
 
 
-def _decode_records(records, where) -> dict:
+def _decode_records(records, shape, where) -> dict:
   """Decodes raw tf.Example records of (image bytes, label) into two arrays."""
   # TFDS's generic per-example decoding costs about 30 us of Python per record
   # (2 s for the train split); parsing the protos directly is 3x faster.
@@ -158,10 +157,10 @@ def _decode_records(records, where) -> dict:
                      " prepare again") from e
   # A bytearray makes the result writable.
   pixels = bytearray(b"".join(images))
-  if len(pixels) != len(records) * np.prod(_IMAGE_SHAPE):
+  if len(pixels) != len(records) * np.prod(shape):
     raise UsageError(f"{where} holds images of the wrong size; delete it and"
                      " prepare again")
   return {
-      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *_IMAGE_SHAPE),
+      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *shape),
       "label": labels,
   }

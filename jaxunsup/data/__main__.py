@@ -26,7 +26,8 @@ def _parse(argv):
   prep.add_argument("names", nargs="+", metavar="NAME",
                     help=f"datasets to prepare: {', '.join(data.DATASETS)}")
   prep.add_argument("--source_dir", default=None,
-                    help="directory holding the four canonical IDX files")
+                    help="directory holding the canonical files: the four IDX"
+                         " files (MNIST, Fashion-MNIST) or cifar-10-binary.tar.gz")
   prep.add_argument("--data_dir", default=None,
                     help=f"where to store datasets (default: "
                          f"{data.default_data_dir()})")

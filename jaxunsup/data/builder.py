@@ -1,4 +1,4 @@
-"""Base TFDS builder for 28x28 grey-scale datasets stored as array_record.
+"""Base TFDS builder for the small image datasets, stored as array_record.
 
 Features are plain uint8 Tensors (stored as raw bytes) and a ClassLabel, the
 kinds TFDS can encode and decode without TensorFlow; `tfds.features.Image`
@@ -12,15 +12,11 @@ from jaxunsup.data import sources
 from jaxunsup.data import specs
 
 
-class IdxImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class ImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Builds a dataset from the first source in `sources.resolve` that works."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release: uint8 images in canonical order."}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "Give --source_dir DIR holding train-images-idx3-ubyte,"
-      " train-labels-idx1-ubyte, t10k-images-idx3-ubyte and"
-      " t10k-labels-idx1-ubyte (each may end in .gz).")
   DESCRIPTION = ""
   HOMEPAGE = ""
   CITATION = ""
@@ -31,13 +27,17 @@ class IdxImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     self._from_manual_dir = from_manual_dir
     self._verify_hash = verify_hash
 
+  @property
+  def MANUAL_DOWNLOAD_INSTRUCTIONS(self) -> str:  # pylint: disable=invalid-name
+    return f"Give --source_dir DIR holding {sources.source_dir_contents(self.name)}."
+
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
         builder=self,
         description=self.DESCRIPTION,
         features=tfds.features.FeaturesDict({
             "image": tfds.features.Tensor(
-                shape=(28, 28, 1), dtype=np.uint8,
+                shape=specs.SPECS[self.name].shape, dtype=np.uint8,
                 encoding=tfds.features.Encoding.BYTES),
             "label": tfds.features.ClassLabel(
                 names=specs.SPECS[self.name].class_names),

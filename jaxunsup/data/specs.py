@@ -2,7 +2,7 @@
 
 import dataclasses
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
 SPLITS = ("train", "test")
 
 
@@ -30,6 +30,14 @@ SPECS = {
         num_classes=10,
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mirror_symmetric=True,
+    ),
+    "cifar10": DatasetSpec(
+        name="cifar10",
+        shape=(32, 32, 3),
+        num_classes=10,
+        class_names=("airplane", "automobile", "bird", "cat", "deer",
+                     "dog", "frog", "horse", "ship", "truck"),
         mirror_symmetric=True,
     ),
 }

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 
 from jaxunsup import data as data_lib
+from jaxunsup.errors import UsageError
 from jaxunsup.train import loop
 from jaxunsup.train.state import TrainState
 
@@ -86,6 +87,9 @@ def _train(train: dict, num_classes: int) -> dict:
   task = loop.Task(init=None, train_step=train_step, evaluate=None)
   run_segment = loop.make_segment_runner(task.train_step, BATCH)
   n = len(train["image"])
+  if n < BATCH:
+    raise UsageError(f"the evaluation classifier trains on batches of {BATCH} but the train split "
+                     f"has only {n} examples")
   data = {"image": jnp.asarray(train["image"]), "label": jnp.asarray(train["label"])}
   steps_per_epoch = n // BATCH
   for epoch in range(EPOCHS):

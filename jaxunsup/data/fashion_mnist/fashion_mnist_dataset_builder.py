@@ -6,7 +6,7 @@ Lives in its own folder because TFDS reads checksums.tsv beside this file.
 from jaxunsup.data import builder
 
 
-class Builder(builder.IdxImageBuilder, skip_registration=True):
+class Builder(builder.ImageBuilder, skip_registration=True):
   """Fashion-MNIST: 60,000 train and 10,000 test 28x28 images, 10 classes."""
 
   # Same name as TFDS's own builder, which is harmless: this one is never

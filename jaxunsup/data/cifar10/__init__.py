@@ -1,0 +1,1 @@
+"""TFDS builder for CIFAR-10 (see cifar10_dataset_builder.py)."""

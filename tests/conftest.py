@@ -1,0 +1,41 @@
+"""Shared fixtures: a synthetic CIFAR-10, since the real one cannot be downloaded here."""
+
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from jaxunsup import data
+from jaxunsup.data import cifar
+
+
+def write_cifar_archive(path, per_file: int, seed: int = 0) -> dict:
+  """Writes a cifar-10-binary.tar.gz laid out like the real one; returns {split: (images, labels)}."""
+  rng = np.random.default_rng(seed)
+  arrays = {}
+  with tarfile.open(path, "w:gz") as tar:
+    for split, names in cifar.FILES.items():
+      parts = []
+      for name in names:
+        images = rng.integers(0, 256, (per_file, 32, 32, 3), dtype=np.uint8)
+        labels = (np.arange(per_file) % 10).astype(np.uint8)
+        rng.shuffle(labels)
+        # One label byte, then the red, green and blue planes.
+        rows = np.concatenate([labels[:, None], images.transpose(0, 3, 1, 2).reshape(per_file, -1)], 1)
+        member = tarfile.TarInfo(f"{cifar.MEMBER_DIR}/{name}")
+        member.size = rows.nbytes
+        tar.addfile(member, io.BytesIO(rows.tobytes()))
+        parts.append((images, labels))
+      arrays[split] = tuple(np.concatenate(p) for p in zip(*parts))
+  return arrays
+
+
+@pytest.fixture(scope="session")
+def fake_cifar10(tmp_path_factory):
+  """(data_dir, arrays): a synthetic CIFAR-10 (500 train, 100 test) prepared in its own data_dir."""
+  root = tmp_path_factory.mktemp("cifar10")
+  (root / "src").mkdir()
+  arrays = write_cifar_archive(root / "src" / cifar.ARCHIVE, per_file=100)
+  data.prepare("cifar10", data_dir=str(root / "data"), source_dir=str(root / "src"), verify_hash=False)
+  return str(root / "data"), arrays
