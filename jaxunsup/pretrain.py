@@ -83,14 +83,38 @@ def encoder_description(phase_cfg: ml_collections.ConfigDict) -> dict:
           "rep_dim": m.rep_dim if "rep_dim" in m else m.latent_dim, "activation": m.activation}
 
 
+@functools.lru_cache(maxsize=16)
+def _simclr_modules_and_optimizer(model_json: str, simclr_json: str, train_json: str) -> tuple:
+  # One set of objects per config in a process: jit keys its caches on a state's apply_fn and tx,
+  # so runs of one config (the one-class models, tests) share their compiled steps.
+  model, simclr, train = (ml_collections.ConfigDict(json.loads(j)) for j in (model_json, simclr_json, train_json))
+  return (build_encoder(model), ProjectionHead(simclr.proj_hidden, simclr.proj_dim),
+          state_lib.make_optimizer(train))
+
+
 def _simclr_init(config: ml_collections.ConfigDict, image_shape, rng: jax.Array) -> state_lib.ContrastiveState:
-  encoder = build_encoder(config.model)
-  projector = ProjectionHead(config.simclr.proj_hidden, config.simclr.proj_dim)
+  encoder, projector, tx = _simclr_modules_and_optimizer(
+      *(config[k].to_json(sort_keys=True) for k in ("model", "simclr", "train")))
   enc_rng, proj_rng = jax.random.split(rng)
-  tx = state_lib.make_optimizer(config.train)
   return state_lib.ContrastiveState(
       encoder=state_lib.create(encoder, enc_rng, jnp.zeros((1, *image_shape)), tx),
       projector=state_lib.create(projector, proj_rng, jnp.zeros((1, config.model.rep_dim)), tx))
+
+
+@functools.lru_cache(maxsize=16)
+def _simclr_step_and_eval(temperature: float, aug_items: tuple) -> tuple:
+  # The same objects for the same choices, so the loop's cached runner and the eval's compile are
+  # reused across runs.
+  aug = dict(aug_items)
+
+  @jax.jit
+  def evaluate(state, eval_x, rng):
+    views = contrastive.two_views(eval_x, rng, aug)
+    loss, accuracy = contrastive.loss_on_views(state, state.encoder.params, state.projector.params,
+                                               views, temperature)
+    return {"nt_xent": loss, "pair_accuracy": accuracy}
+
+  return functools.partial(contrastive.train_step, temperature=temperature, aug=aug), evaluate
 
 
 def init_state(config: ml_collections.ConfigDict, image_shape, rng: jax.Array):
@@ -105,19 +129,10 @@ def make_task(config: ml_collections.ConfigDict, image_shape, eval_x_NxHxWxC: np
   if config.objective != "simclr":
     return autoencoder.make_task(config, image_shape, eval_x_NxHxWxC)
   aug = augment_lib.settings(config.augment, config.data.name)
-  temperature = config.simclr.temperature
+  train_step, evaluate = _simclr_step_and_eval(config.simclr.temperature, tuple(sorted(aug.items())))
   eval_x = jnp.asarray(eval_x_NxHxWxC)
-
-  @jax.jit
-  def evaluate(state, rng):
-    views = contrastive.two_views(eval_x, rng, aug)
-    loss, accuracy = contrastive.loss_on_views(state, state.encoder.params, state.projector.params,
-                                               views, temperature)
-    return {"nt_xent": loss, "pair_accuracy": accuracy}
-
-  return loop.Task(init=lambda rng: _simclr_init(config, image_shape, rng),
-                   train_step=functools.partial(contrastive.train_step, temperature=temperature, aug=aug),
-                   evaluate=lambda state, rng: {k: float(v) for k, v in evaluate(state, rng).items()})
+  return loop.Task(init=lambda rng: _simclr_init(config, image_shape, rng), train_step=train_step,
+                   evaluate=lambda state, rng: {k: float(v) for k, v in evaluate(state, eval_x, rng).items()})
 
 
 def run(config: ml_collections.ConfigDict, objective: str, workdir: str, train: dict,

@@ -5,6 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxunsup import pretrain
+from jaxunsup.configs.pretrain_finetune import get_config
 from jaxunsup.objectives import contrastive
 
 
@@ -31,3 +33,14 @@ def test_nt_xent_is_low_for_matching_views_and_ignores_scale():
   low, acc = contrastive.nt_xent(z, 3.0 * z, 0.1)
   high, _ = contrastive.nt_xent(z, jax.random.normal(jax.random.key(1), (16, 32)), 0.1)
   assert float(acc) == 1.0 and float(low) < float(high)
+
+
+def test_simclr_runs_of_one_config_share_their_compiled_objects():
+  # jit keys on the step function and on the state's modules and optimizer: equal configs must
+  # give the same objects, or every one-class model would compile its step again.
+  phase = pretrain.phase_config(get_config("smoke"), "simclr")
+  x = np.zeros((4, 28, 28, 1), np.float32)
+  tasks = [pretrain.make_task(phase, (28, 28, 1), x) for _ in range(2)]
+  assert tasks[0].train_step is tasks[1].train_step
+  states = [t.init(jax.random.key(i)) for i, t in enumerate(tasks)]
+  assert jax.tree_util.tree_structure(states[0]) == jax.tree_util.tree_structure(states[1])
