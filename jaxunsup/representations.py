@@ -183,12 +183,17 @@ def one_class_config(config, model: str, normal_class: int) -> ml_collections.Co
   block = config.anomaly[model]
   c.model.update(block.model.to_dict())
   c.train.update(block.train.to_dict())
-  c.train.update(log_every=min(c.train.log_every, c.train.steps), eval_every=c.train.steps,
-                 checkpoint_every=c.train.steps)
-  c.seed = config.seed
-  c.data = ml_collections.ConfigDict(config.data.to_dict())
+  _one_class_run(c, c.train, config)
   c.normal_class = normal_class
   return c
+
+
+def _one_class_run(c, run_block, config) -> None:
+  # A one-class model is short: log, evaluate and checkpoint once, at its last step.
+  run_block.update(log_every=min(run_block.log_every, run_block.steps), eval_every=run_block.steps,
+                   checkpoint_every=run_block.steps)
+  c.seed = config.seed
+  c.data = ml_collections.ConfigDict(config.data.to_dict())
 
 
 def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigDict:
@@ -197,11 +202,8 @@ def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigD
   c = pf_configs.base()
   c.model.update(block.model.to_dict())
   c.pretrain.update(block.pretrain.to_dict())
-  c.pretrain.update(log_every=min(c.pretrain.log_every, c.pretrain.steps), eval_every=c.pretrain.steps,
-                    checkpoint_every=c.pretrain.steps)
   c.augment.update(block.augment.to_dict())
-  c.seed = config.seed
-  c.data = ml_collections.ConfigDict(config.data.to_dict())
+  _one_class_run(c, c.pretrain, config)
   phase = pretrain.phase_config(c, "simclr")
   phase.normal_class = normal_class
   return phase
