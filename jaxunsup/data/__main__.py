@@ -24,10 +24,11 @@ def _parse(argv):
   prep = commands.add_parser(
       "prepare", help="build datasets once into the data directory")
   prep.add_argument("names", nargs="+", metavar="NAME",
-                    help=f"datasets to prepare: {', '.join(data.DATASETS)}")
+                    help=f"datasets to prepare: {', '.join(data.DATASETS + data.TEXT_DATASETS)}")
   prep.add_argument("--source_dir", default=None,
                     help="directory holding the canonical files: the four IDX"
-                         " files (MNIST, Fashion-MNIST) or cifar-10-binary.tar.gz")
+                         " files (MNIST, Fashion-MNIST), cifar-10-binary.tar.gz, or the"
+                         " tweets' CSV")
   prep.add_argument("--data_dir", default=None,
                     help=f"where to store datasets (default: "
                          f"{data.default_data_dir()})")
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     args = _parse(argv)
     # Check every name before spending time on the first one.
     for name in args.names:
-      data.spec(name)
+      data.check_name(name)
     if args.source_dir is not None and len(args.names) > 1:
       raise UsageError("--source_dir holds one dataset: prepare one name at"
                        " a time with it")

@@ -1,6 +1,6 @@
-"""Base TFDS builder for the small image datasets, stored as array_record.
+"""Base TFDS builders for the project's datasets, stored as array_record.
 
-Features are plain uint8 Tensors (stored as raw bytes) and a ClassLabel, the
+Image features are plain uint8 Tensors (stored as raw bytes) and a ClassLabel, the
 kinds TFDS can encode and decode without TensorFlow; `tfds.features.Image`
 would need TensorFlow.
 """
@@ -12,7 +12,24 @@ from jaxunsup.data import sources
 from jaxunsup.data import specs
 
 
-class ImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+class QuietBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """A builder that leaves the talking to prepare(), which prints one summary line instead of
+  TFDS's banners."""
+
+  def __init__(self, *, from_manual_dir: bool = False,
+               verify_hash: bool = True, **kwargs):
+    super().__init__(**kwargs)
+    self._from_manual_dir = from_manual_dir
+    self._verify_hash = verify_hash
+
+  def _log_download_bytes(self) -> None:
+    pass
+
+  def _log_download_done(self) -> None:
+    pass
+
+
+class ImageBuilder(QuietBuilder, skip_registration=True):
   """Builds a dataset from the first source in `sources.resolve` that works."""
 
   VERSION = tfds.core.Version("1.0.0")
@@ -20,12 +37,6 @@ class ImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   DESCRIPTION = ""
   HOMEPAGE = ""
   CITATION = ""
-
-  def __init__(self, *, from_manual_dir: bool = False,
-               verify_hash: bool = True, **kwargs):
-    super().__init__(**kwargs)
-    self._from_manual_dir = from_manual_dir
-    self._verify_hash = verify_hash
 
   @property
   def MANUAL_DOWNLOAD_INSTRUCTIONS(self) -> str:  # pylint: disable=invalid-name
@@ -64,10 +75,3 @@ class ImageBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _generate_examples(self, images, labels):
     for i in range(len(labels)):
       yield i, {"image": images[i], "label": int(labels[i])}
-
-  # prepare() prints its own one-line summary instead of TFDS's banners.
-  def _log_download_bytes(self) -> None:
-    pass
-
-  def _log_download_done(self) -> None:
-    pass

