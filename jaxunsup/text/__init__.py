@@ -1,0 +1,1 @@
+"""Text: tokenizer, and the pieces the text pretrain-then-fine-tune experiment builds on."""
