@@ -5,7 +5,8 @@ Evaluations:
   finetune      encoder and head trained together, each with its own learning rate;
   knn           no training: cosine k-nearest neighbours among the labelled examples' features.
 A trained evaluation is one run of the training loop in its own workdir (own optimizer state,
-checkpoints, exact resume), started from the pretrained encoder params.
+checkpoints, exact resume), started from the pretrained encoder params. Inputs are images (a
+split's "image", uint8) or token ids (its "ids"): `input_key` tells which a split holds.
 """
 
 import functools
@@ -21,7 +22,6 @@ from jaxunsup import augment as augment_lib
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
-from jaxunsup.models.conv import ConvEncoder
 from jaxunsup.models.heads import EncoderClassifier
 from jaxunsup.objectives import classification
 from jaxunsup.train import loop
@@ -29,6 +29,11 @@ from jaxunsup.train import state as state_lib
 from jaxunsup.train.metrics_writer import read_metrics
 
 EVALUATIONS = ("linear_probe", "finetune", "knn")
+
+
+def input_key(split: dict) -> str:
+  """The model input a split holds: "image" or, for text, "ids"."""
+  return "image" if "image" in split else "ids"
 
 
 def check_evaluation(evaluation: str) -> None:
@@ -65,10 +70,11 @@ def make_optimizer(ft_cfg: ml_collections.ConfigDict, frozen_encoder: bool,
                                                        for k, v in params.items()})
 
 
-def init_state(model: EncoderClassifier, encoder_params, image_shape, rng: jax.Array,
+def init_state(model: EncoderClassifier, encoder_params, example_x: np.ndarray, rng: jax.Array,
                tx: optax.GradientTransformation) -> state_lib.TrainState:
-  """Encoder + fresh linear head; the encoder's params replaced by `encoder_params` if given."""
-  params = model.init(rng, jnp.zeros((1, *image_shape)))["params"]
+  """Encoder + fresh linear head; the encoder's params replaced by `encoder_params` if given.
+  `example_x` is one example of the input (an image, or a row of token ids), shapes only."""
+  params = model.init(rng, _to_model(jnp.zeros((1, *example_x.shape), example_x.dtype)))["params"]
   if encoder_params is not None:
     expected = jax.tree.map(jnp.shape, params["encoder"])
     if jax.tree.map(jnp.shape, encoder_params) != expected:
@@ -78,27 +84,32 @@ def init_state(model: EncoderClassifier, encoder_params, image_shape, rng: jax.A
   return state_lib.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 
 
+def _to_model(x):
+  # uint8 inputs are images, scaled to [0, 1]; token ids go in as they are.
+  return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x
+
+
 @functools.partial(jax.jit, static_argnums=0)
-def _apply(apply_fn, params, x_BxHxWxC):
-  return apply_fn({"params": params}, x_BxHxWxC)
+def _apply(apply_fn, params, x):
+  return apply_fn({"params": params}, _to_model(x))
 
 
-def in_chunks(apply_fn, params, images_NxHxWxC: np.ndarray, chunk: int = 1000) -> np.ndarray:
-  """apply_fn on uint8 images, 1000 at a time."""
-  return map_in_chunks(lambda x: _apply(apply_fn, params, x.astype(jnp.float32) / 255.0),
-                       images_NxHxWxC, chunk)
+def in_chunks(apply_fn, params, x_Nx: np.ndarray, chunk: int = 1000) -> np.ndarray:
+  """apply_fn on uint8 images (scaled to [0, 1]) or token ids, 1000 at a time."""
+  return map_in_chunks(lambda x: _apply(apply_fn, params, x), x_Nx, chunk)
 
 
 def accuracy(apply_fn, params, split: dict) -> float:
   """Top-1 accuracy of a classifier on a whole split."""
-  return float(np.mean(np.argmax(in_chunks(apply_fn, params, split["image"]), -1) == split["label"]))
+  logits = in_chunks(apply_fn, params, split[input_key(split)])
+  return float(np.mean(np.argmax(logits, -1) == split["label"]))
 
 
-def knn_accuracy(encoder: ConvEncoder, encoder_params, labelled: dict, test: dict,
+def knn_accuracy(encoder, encoder_params, labelled: dict, test: dict,
                  ft_cfg: ml_collections.ConfigDict, num_classes: int) -> float:
   """Test accuracy of cosine kNN on the encoder's features of the labelled examples."""
-  bank = in_chunks(encoder.apply, encoder_params, labelled["image"])
-  query = in_chunks(encoder.apply, encoder_params, test["image"])
+  bank = in_chunks(encoder.apply, encoder_params, labelled[input_key(labelled)])
+  query = in_chunks(encoder.apply, encoder_params, test[input_key(test)])
   predicted = knn_lib.knn_predict(bank, labelled["label"], query, ft_cfg.knn_k, num_classes,
                                   ft_cfg.knn_temperature)
   return float(np.mean(predicted == test["label"]))
@@ -111,8 +122,9 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
   steps = cell_steps(ft, labelled_examples)
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
-      "data": config.data.to_dict(), "model": config.model.to_dict(),
-      "finetune": ft.to_dict(), "finetune_augment": config.finetune_augment.to_dict()})
+      "data": config.data.to_dict(), "model": config.model.to_dict(), "finetune": ft.to_dict()})
+  if "finetune_augment" in config:
+    c.finetune_augment = config.finetune_augment.to_dict()
   c.train = ml_collections.ConfigDict({
       "steps": steps, "batch_size": batch_size(ft, labelled_examples), "log_every": ft.log_every,
       "eval_every": steps, "checkpoint_every": steps, "max_to_keep": 1, "loop": ft.loop})
@@ -120,10 +132,11 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
 
 
 @functools.lru_cache(maxsize=None)
-def _cached_train_step(aug_items, frozen_encoder):
+def _cached_train_step(aug_items, frozen_encoder, key):
   # One function object per setting, so jit caches are shared by every cell of a sweep.
   aug = dict(aug_items) if aug_items is not None else None
-  return functools.partial(classification.train_step, aug=aug, frozen_encoder=frozen_encoder)
+  return functools.partial(classification.train_step, aug=aug, frozen_encoder=frozen_encoder,
+                           input_key=key)
 
 
 def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str, model: EncoderClassifier,
@@ -134,13 +147,14 @@ def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str,
   objects to every cell of an evaluation and budget: jit keys its caches on them, so the cells
   then share compiled steps.
   """
-  image_shape = labelled["image"].shape[1:]
+  key = input_key(labelled)
   cfg = cell_config(config, evaluation, len(labelled["label"]), seed)
+  # Augmentation is for images only; text configs have no `finetune_augment`.
   aug = (tuple(sorted(augment_lib.settings(config.finetune_augment, config.data.name).items()))
-         if config.finetune.augment else None)
+         if key == "image" and config.finetune.get("augment") else None)
   task = loop.Task(
-      init=lambda rng: init_state(model, encoder_params, image_shape, rng, tx),
-      train_step=_cached_train_step(aug, evaluation == "linear_probe"),
+      init=lambda rng: init_state(model, encoder_params, labelled[key][0], rng, tx),
+      train_step=_cached_train_step(aug, evaluation == "linear_probe", key),
       evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)})
   loop.train(cfg, workdir, task, labelled)
   rows = [r for r in read_metrics(workdir) if "eval/test_accuracy" in r]

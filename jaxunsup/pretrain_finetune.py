@@ -82,7 +82,7 @@ def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> st
 def _run_cells(config, workdir, objective, model, params, train, test, subsets) -> list:
   """Every (evaluation, labels, seed) cell of one objective; returns result dicts."""
   num_classes = model.num_classes
-  image_shape = train["image"].shape[1:]
+  key = finetune.input_key(train)
   results = []
   for evaluation in config.finetune.evaluations:
     for (per_class, seed), idx in subsets.items():
@@ -92,14 +92,14 @@ def _run_cells(config, workdir, objective, model, params, train, test, subsets) 
         with open(path) as f:
           results.append(json.load(f))
         continue
-      labelled = {"image": train["image"][idx], "label": train["label"][idx]}
+      labelled = {key: train[key][idx], "label": train["label"][idx]}
       t0 = time.perf_counter()
       tx = _optimizer_for(config.finetune, evaluation, len(idx))
       if evaluation == "knn":
         enc_params = params
         if enc_params is None:  # the from-scratch encoder, initialised as a trained cell would be
           rng = jax.random.fold_in(jax.random.key(seed), loop.INIT)
-          enc_params = finetune.init_state(model, None, image_shape, rng, tx).params["encoder"]
+          enc_params = finetune.init_state(model, None, train[key][0], rng, tx).params["encoder"]
         acc = finetune.knn_accuracy(model.encoder, enc_params, labelled, test, config.finetune, num_classes)
       else:
         acc = finetune.train_cell(config, evaluation, cell_dir, model, params, labelled, test, seed, tx)

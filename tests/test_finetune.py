@@ -33,13 +33,13 @@ def test_linear_probe_keeps_the_encoder_bit_identical_and_finetune_moves_it(tmp_
                             _split(50, 1), seed=0, tx=tx)
   assert 0.0 <= acc <= 1.0
   _, state, _ = checkpoint.load_trained(str(tmp_path), lambda c, shape, rng: finetune.init_state(
-      model, None, shape, rng, tx))
+      model, None, np.zeros(shape, np.uint8), rng, tx))
   encoder_after, head_after = state.params["encoder"], state.params["head"]
   same = jax.tree.leaves(jax.tree.map(np.array_equal, before, jax.tree.map(np.asarray, encoder_after)))
   assert all(same) if evaluation == "linear_probe" else not any(same)
   np.testing.assert_array_equal(jax.tree.leaves(before)[0], jax.tree.leaves(pretrained)[0])  # not donated
   init_key = jax.random.fold_in(jax.random.key(0), loop.INIT)  # the loop's init key for seed 0
-  fresh = finetune.init_state(model, None, (28, 28, 1), init_key, tx).params["head"]
+  fresh = finetune.init_state(model, None, np.zeros((28, 28, 1), np.uint8), init_key, tx).params["head"]
   assert not np.array_equal(np.asarray(head_after["kernel"]), np.asarray(fresh["kernel"]))
 
 
@@ -48,7 +48,7 @@ def test_pretrained_params_of_another_shape_are_refused():
   other = pretrain.build_encoder(config.model).clone(out_dim=7)
   params = other.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
   with pytest.raises(UsageError, match="do not fit"):
-    finetune.init_state(model, params, (28, 28, 1), jax.random.key(0), tx)
+    finetune.init_state(model, params, np.zeros((28, 28, 1), np.uint8), jax.random.key(0), tx)
 
 
 def test_cell_budget_is_at_least_steps_and_grows_with_the_labelled_set():

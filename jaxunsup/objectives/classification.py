@@ -1,4 +1,4 @@
-"""Supervised fine-tuning objective: softmax cross-entropy of an encoder + head on labelled images."""
+"""Supervised fine-tuning objective: softmax cross-entropy of an encoder + head on labelled examples."""
 
 from typing import Mapping, Optional
 
@@ -17,13 +17,13 @@ def cross_entropy(logits_BxK: jnp.ndarray, labels_B: jnp.ndarray) -> tuple:
 
 
 def train_step(state: TrainState, batch: dict, rng: jax.Array, *, aug: Optional[Mapping] = None,
-               frozen_encoder: bool = False):
-  """One step on a labelled batch (augmented when `aug` is given).
+               frozen_encoder: bool = False, input_key: str = "image"):
+  """One step on a labelled batch of `batch[input_key]` (images augmented when `aug` is given).
 
   With `frozen_encoder` (linear probe) no gradient flows into the encoder, which saves its
   backward pass; the state's optimizer (optax.multi_transform) also gives it zero updates.
   """
-  x = batch["image"] if aug is None else augment(batch["image"], rng, **aug)
+  x = batch[input_key] if aug is None else augment(batch[input_key], rng, **aug)
 
   def loss_fn(params):
     if frozen_encoder:

@@ -30,9 +30,10 @@ class Task:
   """What the loop needs from an objective; init and train_step are pure.
 
   init: rng -> state.
-  train_step: (state, batch, rng) -> (state, metrics); batch = {"image": float B x H x W x C in
-    [0, 1], "label": int32 B} with B = `examples_per_step`, or `train.batch_size` when None (a
-    WGAN critic that takes several batches per generator step asks for more).
+  train_step: (state, batch, rng) -> (state, metrics); batch holds B examples of each array of the
+    train data, images as float B x H x W x C in [0, 1] and labels as int32 B, with B =
+    `examples_per_step`, or `train.batch_size` when None (a WGAN critic that takes several batches
+    per generator step asks for more).
   evaluate: (state, rng) -> dict of floats, run every `train.eval_every` steps (on the host; it
     may also save what figures need, such as the GANs' fixed-noise samples).
   """
@@ -77,6 +78,16 @@ def on_device_loop(mode: str) -> bool:
   return jax.default_backend() != "cpu" if mode == "auto" else mode == "device"
 
 
+def _batch(data: Mapping[str, jnp.ndarray], idx_B: jnp.ndarray) -> dict:
+  # Images live on the device as uint8 (a quarter of the memory) and are scaled per batch; labels
+  # and token ids pass as they are.
+  def take(key, values):
+    if key == "image":
+      return values[idx_B].astype(jnp.float32) / 255.0
+    return values[idx_B].astype(jnp.int32) if key == "label" else values[idx_B]
+  return {key: take(key, values) for key, values in data.items()}
+
+
 @functools.lru_cache(maxsize=None)
 def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None) -> Callable:
   """A runner of consecutive steps [start, stop): (state, data, perm, step_key, start, stop) ->
@@ -97,9 +108,7 @@ def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool
   def step_fn(data, perm_N, step_key, step, state):
     steps_per_epoch = perm_N.shape[0] // batch_size
     idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
-    batch = {"image": data["image"][idx_B].astype(jnp.float32) / 255.0,
-             "label": data["label"][idx_B].astype(jnp.int32)}
-    return train_step(state, batch, jax.random.fold_in(step_key, step))
+    return train_step(state, _batch(data, idx_B), jax.random.fold_in(step_key, step))
 
   if device_loop:
     @functools.partial(jax.jit, donate_argnums=0)
@@ -161,10 +170,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
           train_data: Mapping[str, np.ndarray]) -> LoopResult:
   """Runs `task` for `config.train.steps` steps in `workdir`, resuming from its last checkpoint.
 
-  `train_data` holds "image" (uint8 N x H x W x C) and "label" (N); it lives on the device whole.
+  `train_data` holds arrays of N examples each, such as "image" (uint8 N x H x W x C) and "label"
+  (N), or "ids" (int32 N x T) for text; it lives on the device whole.
   """
   tc = config.train
-  n = train_data["image"].shape[0]
+  n = len(next(iter(train_data.values())))
   per_step = task.examples_per_step or tc.batch_size
   validate(tc, n, per_step)
   os.makedirs(workdir, exist_ok=True)
@@ -189,8 +199,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   # mix (a restored encoder under a fresh head) would compile the step once more.
   device = jax.devices()[0]
   state = jax.device_put(state, device)
-  data = jax.device_put({"image": np.asarray(train_data["image"]), "label": np.asarray(train_data["label"])},
-                        device)
+  data = jax.device_put({k: np.asarray(v) for k, v in train_data.items()}, device)
   run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")))
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []
