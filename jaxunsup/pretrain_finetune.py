@@ -79,7 +79,7 @@ def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> st
   return f"{objective}_{evaluation}_{per_class or 'all'}pc_seed{seed}"
 
 
-def _run_cells(config, workdir, objective, model, params, train, test, subsets) -> list:
+def run_cells(config, workdir, objective, model, params, train, test, subsets) -> list:
   """Every (evaluation, labels, seed) cell of one objective; returns result dicts."""
   num_classes = model.num_classes
   key = finetune.input_key(train)
@@ -175,7 +175,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       params = result.state.encoder.params
       pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
                                   "workdir": phase_dir}
-    results += _run_cells(config, workdir, objective, model, params, train, test, subsets)
+    results += run_cells(config, workdir, objective, model, params, train, test, subsets)
 
   rows = aggregate(results)
   name = config.data.name

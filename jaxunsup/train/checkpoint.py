@@ -56,16 +56,20 @@ def restore_latest(mngr: ocp.CheckpointManager, template: dict) -> Optional[dict
 
 
 def load_trained(workdir: str, init_state: Callable) -> tuple:
-  """(config, state, image_shape) of a training workdir: its config.json and latest checkpoint.
+  """(config, state, input_shape) of a training workdir: its config.json and latest checkpoint.
 
-  `init_state(config, image_shape, rng)` builds a fresh state of the right structure to restore into.
+  `init_state(config, input_shape, rng)` builds a fresh state of the right structure to restore
+  into; the input shape is an image's, or (tokenizer.max_len,) for text.
   """
   path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   if not os.path.exists(path):
     raise UsageError(f"{workdir} has no {workdir_lib.CONFIG_FILE}; is it a training workdir?")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  image_shape = tuple(data_lib.spec(config.data.name).shape)
+  if config.data.name in data_lib.TEXT_DATASETS:
+    image_shape = (config.tokenizer.max_len,)
+  else:
+    image_shape = tuple(data_lib.spec(config.data.name).shape)
   state = init_state(config, image_shape, jax.random.key(0))
   has_dir = os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR))  # the manager would create it
   restored = restore_latest(manager(workdir), pack(state, jax.random.key(0), 0, 0.0)) if has_dir else None

@@ -1,0 +1,138 @@
+"""Text: unsupervised pretraining of a text encoder, then a label sweep of sentiment classifiers.
+
+`train_and_evaluate(config, workdir)` is what experiments/text_pretrain_finetune.py runs. It
+shares the image sweep's machinery (jaxunsup/pretrain_finetune.py): the same cells, budgets,
+balanced subsets, resume rules, summary and figures. Layout of a workdir:
+  tokenizer.json             built from the train split; refused if it no longer matches
+  pretrain/OBJECTIVE/        one loop workdir per pretraining objective, with its tokenizer.json
+  finetune/CELL/             one loop workdir per trained cell, result.json in every cell
+  summary.json, label_sweep.md, label_sweep.png
+"""
+
+import functools
+import json
+import os
+import time
+
+import ml_collections
+import numpy as np
+
+from jaxunsup import data as data_lib
+from jaxunsup import finetune, pretrain_finetune, text_pretrain, viz
+from jaxunsup.errors import UsageError
+from jaxunsup.models.heads import EncoderClassifier
+from jaxunsup.text import tokenizer as tokenizer_lib
+from jaxunsup.train import workdir as workdir_lib
+
+
+def _check_choices(config: ml_collections.ConfigDict) -> None:
+  data_lib.text_spec(config.data.name)
+  for objective in config.pretrain.objectives:
+    text_pretrain.check_objective(objective)
+  text_pretrain.check_model(config.model, config.pretrain.objectives)
+  for evaluation in config.finetune.evaluations:
+    finetune.check_evaluation(evaluation)
+  for name in ("objectives", "evaluations", "labels_per_class", "seeds"):
+    block = config.pretrain if name == "objectives" else config.finetune
+    values = list(block[name])
+    if not values or len(set(values)) != len(values):
+      raise UsageError(f"{'pretrain' if name == 'objectives' else 'finetune'}.{name} must list "
+                       f"distinct values, got {values!r}")
+
+
+def _tokenizer(config: ml_collections.ConfigDict, texts: list, workdir: str) -> tokenizer_lib.Tokenizer:
+  """Builds the tokenizer from the training texts; a workdir's saved one must be the same."""
+  tok = tokenizer_lib.Tokenizer.build(texts, config.tokenizer.vocab_size, config.tokenizer.max_len)
+  if os.path.exists(os.path.join(workdir, tokenizer_lib.FILE)):
+    saved = tokenizer_lib.load(workdir)
+    if saved != tok:
+      raise UsageError(f"the tokenizer saved in {workdir} (fingerprint {saved.fingerprint()}) does not"
+                       f" match the one this config and data build ({tok.fingerprint()}); use a new"
+                       " --workdir")
+  return tok
+
+
+def _init_from_encoder(config: ml_collections.ConfigDict, tok: tokenizer_lib.Tokenizer) -> tuple:
+  """(objective, params) of `finetune.init_from`, checked against this config's model and tokenizer."""
+  path = config.finetune.init_from
+  phase = text_pretrain.read_phase_config(path)
+  here = ml_collections.ConfigDict({"model": config.model, "tokenizer": {"fingerprint": tok.fingerprint()}})
+  wanted, found = text_pretrain.encoder_description(here), text_pretrain.encoder_description(phase)
+  if wanted != found:
+    diffs = ", ".join(f"{k} {found.get(k)} there, {wanted[k]} here" for k in wanted if wanted[k] != found.get(k))
+    raise UsageError(f"init_from {path} was pretrained with another encoder or tokenizer ({diffs})")
+  _, _, params = text_pretrain.load_encoder(path)
+  return phase.objective, params
+
+
+@functools.lru_cache(maxsize=8)
+def _model(model_json: str, vocab_size: int, num_classes: int) -> EncoderClassifier:
+  # One classifier object per config: jit keys its caches on it, so cells share compiled steps.
+  model = ml_collections.ConfigDict(json.loads(model_json))
+  return EncoderClassifier(text_pretrain.build_encoder(model, vocab_size), num_classes)
+
+
+def _encode(tok: tokenizer_lib.Tokenizer, split: dict) -> tuple:
+  out = tok.encode(split["text"])
+  stats = {"examples": len(split["text"]), "truncated": out["truncated"],
+           "unknown_word_rate": round(out["unknown"], 4)}
+  return {"ids": out["ids"], "label": split["label"]}, stats
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Pretrains every objective, runs the label sweep, writes summary.json and figures."""
+  _check_choices(config)
+  name = config.data.name
+  spec = data_lib.text_spec(name)
+  data_lib.prepare(name, source_dir=config.data.source_dir or None)
+  raw = {split: data_lib.load(name, split) for split in spec.splits}
+  tok = _tokenizer(config, raw["train"]["text"], workdir)
+  init = _init_from_encoder(config, tok) if config.finetune.init_from else None
+  train, train_stats = _encode(tok, raw["train"])
+  test, test_stats = _encode(tok, raw["test"])
+  subsets = pretrain_finetune.label_subsets(config, train["label"])  # refuses too many labels early
+  workdir_lib.check_config(config, workdir, has_checkpoint=False)
+  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
+  tok.save(workdir)
+
+  # Pretraining reads every training text without its label, and the unlabelled split if any.
+  unlabelled = train["ids"]
+  if spec.unlabelled_split:
+    unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
+  t0 = time.perf_counter()
+  pretrain_info, results = {}, []
+  objectives = [init[0]] if init else list(config.pretrain.objectives)
+  eval_ids = test["ids"][:config.pretrain.eval_examples]
+  model = _model(config.model.to_json(sort_keys=True), tok.vocab_size, spec.num_classes)
+  for objective in objectives:
+    if init:
+      params = init[1]
+      pretrain_info[objective] = {"init_from": config.finetune.init_from}
+    elif objective == "none":
+      params = None
+    else:
+      phase_dir = os.path.join(workdir, "pretrain", objective)
+      os.makedirs(phase_dir, exist_ok=True)
+      tok.save(phase_dir)
+      result = text_pretrain.run(config, objective, phase_dir, tok, unlabelled, eval_ids)
+      params = result.state.encoder.params
+      pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
+                                  "workdir": phase_dir}
+    results += pretrain_finetune.run_cells(config, workdir, objective, model, params, train, test, subsets)
+
+  rows = pretrain_finetune.aggregate(results)
+  table = pretrain_finetune.markdown_table(rows, f"Label sweep on {name}")
+  with open(os.path.join(workdir, "label_sweep.md"), "w") as f:
+    f.write(table)
+  viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows,
+                       len(train["label"]) // spec.num_classes, f"Label sweep on {name}")
+  summary = {"dataset": name, "tokenizer": {"vocab_size": tok.vocab_size, "max_len": tok.max_len,
+                                            "fingerprint": tok.fingerprint(), "train": train_stats,
+                                            "test": test_stats},
+             "pretrain": pretrain_info, "cells": rows,
+             "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
+                                for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
+             "seconds_this_invocation": round(time.perf_counter() - t0, 2)}
+  workdir_lib.write_json(os.path.join(workdir, pretrain_finetune.SUMMARY_FILE), summary)
+  return summary
