@@ -7,6 +7,8 @@ balanced subsets, resume rules, summary and figures. Layout of a workdir:
   pretrain/OBJECTIVE/        one loop workdir per pretraining objective, with its tokenizer.json
   finetune/CELL/             one loop workdir per trained cell, result.json in every cell
   summary.json, label_sweep.md, label_sweep.png
+  examples.md                the sequence autoencoder's reconstructions of test sentences, and the
+                             nearest test sentences of a few queries in each pretrained encoder
 """
 
 import functools
@@ -21,6 +23,7 @@ from jaxunsup import data as data_lib
 from jaxunsup import finetune, pretrain_finetune, text_pretrain, viz
 from jaxunsup.errors import UsageError
 from jaxunsup.models.heads import EncoderClassifier
+from jaxunsup.text import probes
 from jaxunsup.text import tokenizer as tokenizer_lib
 from jaxunsup.train import workdir as workdir_lib
 
@@ -79,6 +82,35 @@ def _encode(tok: tokenizer_lib.Tokenizer, split: dict) -> tuple:
   return {"ids": out["ids"], "label": split["label"]}, stats
 
 
+def _one_line(text: str) -> str:
+  return " ".join(text.split()).replace("|", "\\|")
+
+
+def examples_markdown(tok, test_texts: list, test_labels, class_names, encoders: dict,
+                      seq_autoencoder=None, count: int = 8, k: int = 3) -> str:
+  """examples.md: reconstructions by the sequence autoencoder (its state, if pretrained) of the
+  first `count` test texts, and the `k` nearest test texts of one query per class under each of
+  `encoders` ({objective: (module, params)})."""
+  lines = ["# What the pretrained encoders learnt (test split)", ""]
+  if seq_autoencoder is not None:
+    lines += ["## Sequence autoencoder: greedy reconstruction from the code", "",
+              "| text | reconstruction |", "|---|---|"]
+    shown = test_texts[:count]
+    lines += [f"| {_one_line(t)} | {_one_line(r)} |"
+              for t, r in zip(shown, probes.reconstruct(seq_autoencoder, tok, shown))]
+    lines.append("")
+  queries = [int(np.flatnonzero(test_labels == c)[0]) for c in range(len(class_names))]
+  ids = tok.encode(test_texts)["ids"]
+  for objective, (encoder, params) in encoders.items():
+    features = finetune.in_chunks(encoder.apply, params, ids)
+    lines += [f"## Nearest neighbours, {objective} encoder (cosine, {len(test_texts)} test texts)", ""]
+    for q, neighbours in probes.nearest_neighbours(features, queries, k).items():
+      lines.append(f"- **{_one_line(test_texts[q])}** ({class_names[test_labels[q]]})")
+      lines += [f"  - {_one_line(test_texts[n])} ({class_names[test_labels[n]]})" for n in neighbours]
+    lines.append("")
+  return "\n".join(lines)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Pretrains every objective, runs the label sweep, writes summary.json and figures."""
   _check_choices(config)
@@ -101,7 +133,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if spec.unlabelled_split:
     unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
   t0 = time.perf_counter()
-  pretrain_info, results = {}, []
+  pretrain_info, results, encoders, seq_ae = {}, [], {}, None
   objectives = [init[0]] if init else list(config.pretrain.objectives)
   eval_ids = test["ids"][:config.pretrain.eval_examples]
   model = _model(config.model.to_json(sort_keys=True), tok.vocab_size, spec.num_classes)
@@ -117,10 +149,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       tok.save(phase_dir)
       result = text_pretrain.run(config, objective, phase_dir, tok, unlabelled, eval_ids)
       params = result.state.encoder.params
+      seq_ae = result.state if objective == "seq_autoencoder" else seq_ae
       pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
                                   "workdir": phase_dir}
+    if params is not None:
+      encoders[objective] = (model.encoder, params)
     results += pretrain_finetune.run_cells(config, workdir, objective, model, params, train, test, subsets)
 
+  with open(os.path.join(workdir, "examples.md"), "w") as f:
+    f.write(examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
   rows = pretrain_finetune.aggregate(results)
   table = pretrain_finetune.markdown_table(rows, f"Label sweep on {name}")
   with open(os.path.join(workdir, "label_sweep.md"), "w") as f:

@@ -42,6 +42,8 @@ def test_smoke_sweep_writes_the_contract(smoke):
     assert json.load(f) == summary
   for name in ("label_sweep.md", "label_sweep.png", "config.json", "tokenizer.json"):
     assert os.path.getsize(workdir / name) > 0
+  examples = (workdir / "examples.md").read_text()
+  assert "greedy reconstruction" in examples and examples.count("## Nearest neighbours") == 2
   tok = tokenizer.load(str(workdir))
   assert tok.vocab_size == config.tokenizer.vocab_size and summary["tokenizer"]["fingerprint"] == tok.fingerprint()
   assert summary["tokenizer"]["test"]["examples"] == 7449

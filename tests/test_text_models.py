@@ -8,6 +8,7 @@ import pytest
 
 from jaxunsup.models.text import (ConvTextEncoder, RecurrentEncoder, SequenceDecoder, TokenHead)
 from jaxunsup.objectives import sequence
+from jaxunsup.text import probes
 from jaxunsup.train.state import AEState, TrainState
 
 V = 12
@@ -108,3 +109,21 @@ def test_train_steps_fit_a_tiny_batch(objective):
     state, metrics = step(state, {"ids": IDS}, jax.random.key(0))
   assert float(metrics["loss"]) < 0.3 * float(first["loss"])
   assert float(metrics["perplexity"]) == pytest.approx(float(np.exp(metrics["loss"])), rel=1e-5)
+
+
+def test_greedy_decoding_reads_back_a_memorised_batch():
+  state = _ae_state()
+  step = jax.jit(sequence.seq_autoencoder_step)
+  for _ in range(200):
+    state, metrics = step(state, {"ids": IDS}, jax.random.key(0))
+  assert float(metrics["token_accuracy"]) == 1.0
+  out = np.asarray(probes._greedy(state.encoder.apply_fn, state.decoder.apply_fn,  # pylint: disable=protected-access
+                                  state.encoder.params, state.decoder.params, IDS))
+  targets = np.asarray(IDS[:, 1:])
+  valid = targets != 0
+  np.testing.assert_array_equal(out[valid], targets[valid])
+
+
+def test_nearest_neighbours_by_cosine():
+  features = np.array([[1.0, 0.0], [10.0, 1.0], [0.0, 1.0], [-1.0, 0.0]])
+  assert probes.nearest_neighbours(features, [0, 2], k=2) == {0: [1, 2], 2: [1, 0]}
