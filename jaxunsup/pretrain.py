@@ -143,15 +143,16 @@ def run(config: ml_collections.ConfigDict, objective: str, workdir: str, train: 
   return loop.train(phase, workdir, task, train)
 
 
-def read_phase_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config.json of a pretraining workdir; UsageError if it is not one."""
+def read_phase_config(workdir: str, objectives=OBJECTIVES[1:], kind: str = "") -> ml_collections.ConfigDict:
+  """The config.json of a pretraining workdir whose objective is one of `objectives`; UsageError
+  if it is not one (`kind`, such as "text ", names the family in the message)."""
   path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
   if not os.path.exists(path):
     raise UsageError(f"init_from {workdir} has no {workdir_lib.CONFIG_FILE}; is it a pretraining workdir?")
   with open(path) as f:
     config = ml_collections.ConfigDict(json.load(f))
-  if config.get("objective") not in OBJECTIVES[1:]:
-    raise UsageError(f"init_from {workdir} is not a pretraining workdir (no known objective in its config)")
+  if config.get("objective") not in objectives:
+    raise UsageError(f"init_from {workdir} is not a {kind}pretraining workdir (no known objective in its config)")
   return config
 
 

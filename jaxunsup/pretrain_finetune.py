@@ -33,6 +33,11 @@ RESULT_FILE = "result.json"
 def _check_choices(config: ml_collections.ConfigDict) -> None:
   for objective in config.pretrain.objectives:
     pretrain.check_objective(objective)
+  check_sweep_lists(config)
+
+
+def check_sweep_lists(config: ml_collections.ConfigDict) -> None:
+  """Known evaluations, and non-empty lists of distinct objectives, evaluations, labels, seeds."""
   for evaluation in config.finetune.evaluations:
     finetune.check_evaluation(evaluation)
   for name in ("objectives", "evaluations", "labels_per_class", "seeds"):

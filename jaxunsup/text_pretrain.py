@@ -8,20 +8,19 @@ tokenizer's fingerprint, so a fine-tune from it can check both.
 
 import functools
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxunsup import pretrain
 from jaxunsup.errors import UsageError
 from jaxunsup.models.text import CELLS, ConvTextEncoder, RecurrentEncoder, SequenceDecoder, TokenHead
 from jaxunsup.objectives import sequence
 from jaxunsup.text.tokenizer import Tokenizer
 from jaxunsup.train import checkpoint, loop
 from jaxunsup.train import state as state_lib
-from jaxunsup.train import workdir as workdir_lib
 
 OBJECTIVES = ("none", "seq_autoencoder", "language_model")
 ENCODERS = ("rnn", "conv")
@@ -148,15 +147,7 @@ def run(config: ml_collections.ConfigDict, objective: str, workdir: str, tokeniz
 
 def read_phase_config(workdir: str) -> ml_collections.ConfigDict:
   """The config.json of a text pretraining workdir; UsageError if it is not one."""
-  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise UsageError(f"init_from {workdir} has no {workdir_lib.CONFIG_FILE}; is it a pretraining workdir?")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if config.get("objective") not in OBJECTIVES[1:]:
-    raise UsageError(f"init_from {workdir} is not a text pretraining workdir (no known objective in "
-                     "its config)")
-  return config
+  return pretrain.read_phase_config(workdir, OBJECTIVES[1:], kind="text ")
 
 
 def load_encoder(workdir: str) -> tuple:

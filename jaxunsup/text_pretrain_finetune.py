@@ -33,14 +33,7 @@ def _check_choices(config: ml_collections.ConfigDict) -> None:
   for objective in config.pretrain.objectives:
     text_pretrain.check_objective(objective)
   text_pretrain.check_model(config.model, config.pretrain.objectives)
-  for evaluation in config.finetune.evaluations:
-    finetune.check_evaluation(evaluation)
-  for name in ("objectives", "evaluations", "labels_per_class", "seeds"):
-    block = config.pretrain if name == "objectives" else config.finetune
-    values = list(block[name])
-    if not values or len(set(values)) != len(values):
-      raise UsageError(f"{'pretrain' if name == 'objectives' else 'finetune'}.{name} must list "
-                       f"distinct values, got {values!r}")
+  pretrain_finetune.check_sweep_lists(config)
 
 
 def _tokenizer(config: ml_collections.ConfigDict, texts: list, workdir: str) -> tokenizer_lib.Tokenizer:
