@@ -112,6 +112,7 @@ def test_cifar10_takes_the_same_code_path(fake_cifar10, tmp_path, monkeypatch):
   config.data.name = "cifar10"
   config.pretrain.objectives = ("autoencoder", "simclr")
   config.finetune.evaluations = ("linear_probe",)
+  config.finetune.seeds = (0,)
   summary = pretrain_finetune.train_and_evaluate(config, str(tmp_path / "cifar"))
   assert len(summary["cells"]) == 2
   ae = autoencoder.load(str(tmp_path / "cifar" / "pretrain" / "autoencoder"))
