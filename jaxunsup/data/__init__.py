@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from jaxunsup.data import sources
 from jaxunsup.data.specs import DATASETS
 from jaxunsup.data.specs import DatasetSpec
 from jaxunsup.data.specs import SPECS
@@ -22,7 +23,6 @@ from jaxunsup.data.specs import SPLITS
 from jaxunsup.data.specs import TEXT_DATASETS
 from jaxunsup.data.specs import TEXT_SPECS
 from jaxunsup.data.specs import TextSpec
-from jaxunsup.data import sources
 from jaxunsup.errors import UsageError
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "default_data_dir", "load", "load_splits", "num_classes", "prepare", "spec",
     "text_spec", "check_name",
 ]
+
 
 def default_data_dir() -> str:
   """Returns $JAXUNSUP_DATA_DIR if set, else ~/.cache/jaxunsup/data."""
