@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxunsup.eval import pca as pca_lib  # noqa: E402
@@ -112,6 +113,10 @@ def save_label_sweep(path: str, rows: Sequence[Mapping], all_per_class: int, tit
         ax.errorbar(x, 100 * np.array(mean), yerr=100 * np.array(std), marker="o", capsize=3,
                     label=objective)
     ax.set_xscale("log")
+    # Ticks at the measured label counts only: log axes label minor ticks that crowd each other.
+    levels = sorted({r["labels_per_class"] for r in rows}, key=lambda v: v or float("inf"))
+    ax.set_xticks([v or all_per_class for v in levels], [str(v) if v else "all" for v in levels])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("labels per class")
     ax.set_title(evaluation)
     ax.grid(alpha=0.3)
