@@ -182,14 +182,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                   "workdir": phase_dir}
     results += run_cells(config, workdir, objective, model, params, train, test, subsets)
 
+  return write_sweep(config, workdir, results, subsets, data_lib.num_classes(config.data.name),
+                     len(train["label"]), pretrain_info, t0)
+
+
+def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, subsets: dict,
+                num_classes: int, train_examples: int, pretrain_info: dict, t0: float, **extra) -> dict:
+  """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png and summary.json
+  (with `extra` fields after the dataset's name); returns the summary."""
   rows = aggregate(results)
   name = config.data.name
   table = markdown_table(rows, f"Label sweep on {name}")
   with open(os.path.join(workdir, "label_sweep.md"), "w") as f:
     f.write(table)
-  viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows,
-                       len(train["label"]) // data_lib.num_classes(name), f"Label sweep on {name}")
-  summary = {"dataset": name, "pretrain": pretrain_info, "cells": rows,
+  viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows, train_examples // num_classes,
+                       f"Label sweep on {name}")
+  summary = {"dataset": name, **extra, "pretrain": pretrain_info, "cells": rows,
              "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
                                 for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
              "seconds_this_invocation": round(time.perf_counter() - t0, 2)}

@@ -20,7 +20,7 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import finetune, pretrain_finetune, text_pretrain, viz
+from jaxunsup import finetune, pretrain_finetune, text_pretrain
 from jaxunsup.errors import UsageError
 from jaxunsup.models.heads import EncoderClassifier
 from jaxunsup.text import probes
@@ -151,18 +151,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   with open(os.path.join(workdir, "examples.md"), "w") as f:
     f.write(examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
-  rows = pretrain_finetune.aggregate(results)
-  table = pretrain_finetune.markdown_table(rows, f"Label sweep on {name}")
-  with open(os.path.join(workdir, "label_sweep.md"), "w") as f:
-    f.write(table)
-  viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows,
-                       len(train["label"]) // spec.num_classes, f"Label sweep on {name}")
-  summary = {"dataset": name, "tokenizer": {"vocab_size": tok.vocab_size, "max_len": tok.max_len,
-                                            "fingerprint": tok.fingerprint(), "train": train_stats,
-                                            "test": test_stats},
-             "pretrain": pretrain_info, "cells": rows,
-             "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
-                                for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
-             "seconds_this_invocation": round(time.perf_counter() - t0, 2)}
-  workdir_lib.write_json(os.path.join(workdir, pretrain_finetune.SUMMARY_FILE), summary)
-  return summary
+  stats = {"vocab_size": tok.vocab_size, "max_len": tok.max_len, "fingerprint": tok.fingerprint(),
+           "train": train_stats, "test": test_stats}
+  return pretrain_finetune.write_sweep(config, workdir, results, subsets, spec.num_classes,
+                                       len(train["label"]), pretrain_info, t0, tokenizer=stats)
