@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxunsup.eval import anomaly
 from jaxunsup.text.tokenizer import BOS, PAD, Tokenizer
 
 
@@ -35,7 +36,7 @@ def reconstruct(state, tok: Tokenizer, texts: list) -> list:
 
 def nearest_neighbours(features_NxD: np.ndarray, queries: list, k: int = 3) -> dict:
   """For each query index, the indices of its k most cosine-similar other rows."""
-  unit = features_NxD / np.maximum(np.linalg.norm(features_NxD, axis=1, keepdims=True), 1e-12)
+  unit = anomaly.unit(features_NxD)
   out = {}
   for q in queries:
     sims = unit @ unit[q]
