@@ -1,4 +1,5 @@
-"""Shared fixtures: a synthetic CIFAR-10, since the real one cannot be downloaded here."""
+"""Shared test helpers: a synthetic CIFAR-10 (the real one cannot be downloaded here), and the
+per-cell accuracies of a label sweep's summary."""
 
 import io
 import tarfile
@@ -29,6 +30,11 @@ def write_cifar_archive(path, per_file: int, seed: int = 0) -> dict:
         parts.append((images, labels))
       arrays[split] = tuple(np.concatenate(p) for p in zip(*parts))
   return arrays
+
+
+def cell_accuracies(summary: dict) -> dict:
+  """{(objective, evaluation, labels per class): per-seed accuracies} of a sweep's summary."""
+  return {(c["objective"], c["evaluation"], c["labels_per_class"]): c["accuracies"] for c in summary["cells"]}
 
 
 @pytest.fixture(scope="session")

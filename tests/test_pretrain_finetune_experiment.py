@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import cell_accuracies
 from jaxunsup import autoencoder, pretrain_finetune
 from jaxunsup.configs.pretrain_finetune import get_config
 
@@ -20,10 +21,6 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "pretrain_finetune.py")
 def _run(*args):
   cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
   return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-
-
-def _accuracies(summary):
-  return {(c["objective"], c["evaluation"], c["labels_per_class"]): c["accuracies"] for c in summary["cells"]}
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +59,7 @@ def test_a_killed_sweep_resumes_to_the_same_results(smoke, tmp_path):
   for cell in ("simclr_linear_probe_3pc_seed1", "simclr_finetune_3pc_seed0"):
     shutil.rmtree(part / "finetune" / cell)
   resumed = pretrain_finetune.train_and_evaluate(get_config("smoke"), str(part))
-  assert _accuracies(resumed) == _accuracies(summary)
+  assert cell_accuracies(resumed) == cell_accuracies(summary)
 
 
 def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
@@ -71,7 +68,7 @@ def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
   config.finetune.init_from = str(workdir / "pretrain" / "simclr")
   alone = pretrain_finetune.train_and_evaluate(config, str(tmp_path / "alone"))
   assert {c["objective"] for c in alone["cells"]} == {"simclr"}
-  assert _accuracies(alone).items() <= _accuracies(summary).items()
+  assert cell_accuracies(alone).items() <= cell_accuracies(summary).items()
   assert not os.path.exists(tmp_path / "alone" / "pretrain")
 
 

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from conftest import cell_accuracies
 from jaxunsup import text_pretrain, text_pretrain_finetune
 from jaxunsup.configs.text_pretrain_finetune import get_config
 from jaxunsup.text import tokenizer
@@ -20,10 +21,6 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "text_pretrain_finetune.py
 def _run(*args):
   cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
   return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-
-
-def _accuracies(summary):
-  return {(c["objective"], c["evaluation"], c["labels_per_class"]): c["accuracies"] for c in summary["cells"]}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +64,7 @@ def test_a_killed_sweep_resumes_to_the_same_results(smoke, tmp_path):
   for cell in ("language_model_linear_probe_4pc_seed1", "language_model_finetune_4pc_seed0"):
     shutil.rmtree(part / "finetune" / cell)
   resumed = text_pretrain_finetune.train_and_evaluate(get_config("smoke"), str(part))
-  assert _accuracies(resumed) == _accuracies(summary)
+  assert cell_accuracies(resumed) == cell_accuracies(summary)
 
 
 def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
@@ -76,7 +73,7 @@ def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
   config.finetune.init_from = str(workdir / "pretrain" / "seq_autoencoder")
   alone = text_pretrain_finetune.train_and_evaluate(config, str(tmp_path / "alone"))
   assert {c["objective"] for c in alone["cells"]} == {"seq_autoencoder"}
-  assert _accuracies(alone).items() <= _accuracies(summary).items()
+  assert cell_accuracies(alone).items() <= cell_accuracies(summary).items()
 
 
 @pytest.mark.parametrize("args,message", [
