@@ -122,7 +122,8 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
   steps = cell_steps(ft, labelled_examples)
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
-      "data": config.data.to_dict(), "model": config.model.to_dict(), "finetune": ft.to_dict()})
+      "data": config.data.to_dict(), "mesh": config.mesh.to_dict(), "model": config.model.to_dict(),
+      "finetune": ft.to_dict()})
   if "finetune_augment" in config:
     c.finetune_augment = config.finetune_augment.to_dict()
   c.train = ml_collections.ConfigDict({

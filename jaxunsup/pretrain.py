@@ -72,6 +72,7 @@ def phase_config(config: ml_collections.ConfigDict, objective: str) -> ml_collec
   c.objective = objective
   c.seed = config.seed
   c.data = ml_collections.ConfigDict(config.data.to_dict())
+  c.mesh = ml_collections.ConfigDict(config.mesh.to_dict())
   c.train = _train_block(config)
   return c
 

@@ -194,6 +194,7 @@ def _one_class_run(c, run_block, config) -> None:
                    checkpoint_every=run_block.steps)
   c.seed = config.seed
   c.data = ml_collections.ConfigDict(config.data.to_dict())
+  c.mesh = ml_collections.ConfigDict(config.mesh.to_dict())
 
 
 def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigDict:

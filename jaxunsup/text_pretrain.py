@@ -80,6 +80,7 @@ def phase_config(config: ml_collections.ConfigDict, objective: str,
   p = config.pretrain
   return ml_collections.ConfigDict({
       "objective": objective, "seed": config.seed, "data": config.data.to_dict(),
+      "mesh": config.mesh.to_dict(),
       "model": config.model.to_dict(),
       "tokenizer": {"vocab_size": tokenizer.vocab_size, "max_len": tokenizer.max_len,
                     "fingerprint": tokenizer.fingerprint()},

@@ -8,10 +8,13 @@ from jaxunsup.errors import UsageError
 
 
 def shared_fields() -> ml_collections.ConfigDict:
-  """The fields every experiment has, so overrides read the same everywhere: seed and data."""
+  """The fields every experiment has, so overrides read the same everywhere: seed, data, mesh."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  # Data-parallel SPMD (train/parallel.py): batches split over data x fsdp devices, params
+  # sharded over fsdp; data = -1 takes every device. --config.mesh.data=-1 on a multi-GPU host.
+  c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": 1})
   return c
 
 

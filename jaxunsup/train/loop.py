@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, workdir as workdir_lib
+from jaxunsup.train import checkpoint, parallel, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -89,26 +89,35 @@ def _batch(data: Mapping[str, jnp.ndarray], idx_B: jnp.ndarray) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None) -> Callable:
+def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None,
+                        mesh: jax.sharding.Mesh | None = None) -> Callable:
   """A runner of consecutive steps [start, stop): (state, data, perm, step_key, start, stop) ->
   (state, mean of each metric over the segment), for a Task's `train_step`.
 
-  Cached per (train_step, batch_size, device_loop): runs that pass the same step function share
-  compiled code (a label sweep trains dozens of small models with one step).
+  Cached per (train_step, batch_size, device_loop, mesh): runs that pass the same step function
+  share compiled code (a label sweep trains dozens of small models with one step).
 
   Each step gathers its batch on device by index into the epoch's permutation and draws its key
   as fold_in(step_key, step), so how steps are grouped into segments never changes the result.
   With `device_loop` (default: see `on_device_loop("auto")`) the whole segment is one jitted
   `fori_loop` with traced bounds (one dispatch, no recompiles); otherwise the host dispatches one
   jitted step at a time, each still reading its batch from the data already on the device.
+
+  On a mesh of several devices (train/parallel.py) each device gathers its slice of the batch
+  from its replica of the data, and the state keeps its layout from step to step.
   """
   if device_loop is None:
     device_loop = on_device_loop("auto")
+  spmd = not parallel.is_single(mesh)
 
   def step_fn(data, perm_N, step_key, step, state):
     steps_per_epoch = perm_N.shape[0] // batch_size
     idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
-    return train_step(state, _batch(data, idx_B), jax.random.fold_in(step_key, step))
+    batch = _batch(data, idx_B)
+    if spmd:
+      batch = parallel.constrain_batch(mesh, batch)
+    state, metrics = train_step(state, batch, jax.random.fold_in(step_key, step))
+    return (parallel.constrain_state(mesh, state) if spmd else state), metrics
 
   if device_loop:
     @functools.partial(jax.jit, donate_argnums=0)
@@ -171,12 +180,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   """Runs `task` for `config.train.steps` steps in `workdir`, resuming from its last checkpoint.
 
   `train_data` holds arrays of N examples each, such as "image" (uint8 N x H x W x C) and "label"
-  (N), or "ids" (int32 N x T) for text; it lives on the device whole.
+  (N), or "ids" (int32 N x T) for text; it lives on the device whole (on every device of the
+  config's `mesh`, each of which takes its slice of every batch).
   """
   tc = config.train
   n = len(next(iter(train_data.values())))
   per_step = task.examples_per_step or tc.batch_size
   validate(tc, n, per_step)
+  mesh = parallel.make_mesh(config.get("mesh"))
+  parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
   os.makedirs(workdir, exist_ok=True)
   mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
   has_config = workdir_lib.check_config(config, workdir, mngr.latest_step() is not None)
@@ -198,9 +210,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   # Committed to one device whether fresh or restored: jit keys its cache on committed-ness, and a
   # mix (a restored encoder under a fresh head) would compile the step once more.
   device = jax.devices()[0]
-  state = jax.device_put(state, device)
-  data = jax.device_put({k: np.asarray(v) for k, v in train_data.items()}, device)
-  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")))
+  data = {k: np.asarray(v) for k, v in train_data.items()}
+  if parallel.is_single(mesh):
+    mesh = None
+    state, data = jax.device_put(state, device), jax.device_put(data, device)
+  else:
+    state, data = parallel.put_state(mesh, state), parallel.put_replicated(mesh, data)
+  # Evaluation and the caller see the state on one device, whatever the mesh.
+  local = (lambda s: s) if mesh is None else (lambda s: jax.device_put(s, device))
+  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh)
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []
   bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),
@@ -212,6 +230,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
       if step // steps_per_epoch != epoch:
         epoch = step // steps_per_epoch
         perm = epoch_permutation(keys[DATA], epoch, n)
+        if mesh is not None:
+          perm = parallel.put_replicated(mesh, perm)
       stop = _next_stop(step, tc.steps, steps_per_epoch, tc)
       state, means = run_segment(state, data, perm, keys[STEP], step, stop)
       pending.append((means, stop - step))
@@ -229,7 +249,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
       seconds = elapsed + time.perf_counter() - t0
       writer.write(done, {**{f"train/{k}": v for k, v in row.items()}, "train/seconds": seconds})
       if last or done % tc.eval_every == 0:
-        scores = task.evaluate(state, jax.random.fold_in(keys[EVAL], done))
+        scores = task.evaluate(local(state), jax.random.fold_in(keys[EVAL], done))
         writer.write(done, {f"eval/{k}": v for k, v in scores.items()})
       if last or done % tc.checkpoint_every == 0:
         checkpoint.save(mngr, done, checkpoint.pack(state, root, done, seconds))
@@ -238,6 +258,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   finally:
     bar.close()
     writer.close()
-  jax.block_until_ready(state)
+  state = local(jax.block_until_ready(state))
   total = elapsed + time.perf_counter() - t0
   return LoopResult(state=state, steps=tc.steps, train_seconds=total, resumed_from=start)

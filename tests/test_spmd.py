@@ -1,0 +1,61 @@
+"""Data-parallel SPMD: 8 simulated CPU devices give the 1-device results; mesh errors are one line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import ml_collections
+import pytest
+
+from jaxunsup.errors import UsageError
+from jaxunsup.train import parallel
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def eight_devices(tmp_path_factory):
+  # The device count is fixed when jax starts, so the 8-device runs happen in their own process.
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  root = tmp_path_factory.mktemp("spmd")
+  proc = subprocess.run([sys.executable, os.path.join(HERE, "spmd_check.py"), str(root)],
+                        capture_output=True, text=True, env=env, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_eight_devices_are_seen(eight_devices):
+  assert eight_devices["devices"] == 8
+
+
+@pytest.mark.parametrize("family,tolerance", [("autoencoder", 1e-5), ("simclr", 1e-5), ("gan", 2e-4),
+                                              ("autoencoder_fsdp", 1e-5)])
+def test_eight_devices_match_one(eight_devices, family, tolerance):
+  # Same batches, keys and updates; only the order of the gradient sums differs.
+  assert eight_devices[family]["max_param_diff"] < tolerance
+
+
+def test_fsdp_shards_params(eight_devices):
+  fsdp = eight_devices["autoencoder_fsdp"]
+  assert 0 < fsdp["sharded_leaves"] <= fsdp["leaves"]
+
+
+def test_resume_on_a_mesh_is_exact(eight_devices):
+  assert eight_devices["resume_max_diff"] == 0.0
+
+
+def test_batch_not_divisible_by_devices_is_refused(eight_devices):
+  assert "not divisible by the 8 devices" in eight_devices["odd_batch_error"]
+
+
+def test_mesh_larger_than_the_devices_is_refused():
+  with pytest.raises(UsageError, match="needs 16 devices but 1 are present"):
+    parallel.make_mesh(ml_collections.ConfigDict({"data": 16, "fsdp": 1}))
+  with pytest.raises(UsageError, match="mesh.data must be positive or -1"):
+    parallel.make_mesh(ml_collections.ConfigDict({"data": 0, "fsdp": 1}))
+
+
+def test_one_device_mesh_takes_every_device_with_minus_one():
+  mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": -1, "fsdp": 1}))
+  assert mesh.size == 1 and parallel.is_single(mesh)
