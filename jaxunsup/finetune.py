@@ -19,6 +19,7 @@ import numpy as np
 import optax
 
 from jaxunsup import augment as augment_lib
+from jaxunsup import configs
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
@@ -122,8 +123,8 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
   steps = cell_steps(ft, labelled_examples)
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
-      "data": config.data.to_dict(), "mesh": config.mesh.to_dict(), "model": config.model.to_dict(),
-      "finetune": ft.to_dict()})
+      "data": config.data.to_dict(), "model": config.model.to_dict(), "finetune": ft.to_dict()})
+  configs.copy_runtime_fields(config, c)
   if "finetune_augment" in config:
     c.finetune_augment = config.finetune_augment.to_dict()
   c.train = ml_collections.ConfigDict({

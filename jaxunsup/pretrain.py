@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import augment as augment_lib
-from jaxunsup import autoencoder
+from jaxunsup import autoencoder, configs
 from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.models.conv import ConvEncoder
@@ -72,7 +72,7 @@ def phase_config(config: ml_collections.ConfigDict, objective: str) -> ml_collec
   c.objective = objective
   c.seed = config.seed
   c.data = ml_collections.ConfigDict(config.data.to_dict())
-  c.mesh = ml_collections.ConfigDict(config.mesh.to_dict())
+  configs.copy_runtime_fields(config, c)
   c.train = _train_block(config)
   return c
 

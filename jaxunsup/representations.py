@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.manifold import TSNE
 from tqdm import tqdm
 
-from jaxunsup import autoencoder, finetune, pretrain, viz
+from jaxunsup import autoencoder, configs, finetune, pretrain, viz
 from jaxunsup import data as data_lib
 from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.configs import pretrain_finetune as pf_configs
@@ -194,7 +194,7 @@ def _one_class_run(c, run_block, config) -> None:
                    checkpoint_every=run_block.steps)
   c.seed = config.seed
   c.data = ml_collections.ConfigDict(config.data.to_dict())
-  c.mesh = ml_collections.ConfigDict(config.mesh.to_dict())
+  configs.copy_runtime_fields(config, c)
 
 
 def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigDict:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxunsup import pretrain
+from jaxunsup import configs, pretrain
 from jaxunsup.errors import UsageError
 from jaxunsup.models.text import CELLS, ConvTextEncoder, RecurrentEncoder, SequenceDecoder, TokenHead
 from jaxunsup.objectives import sequence
@@ -78,9 +78,8 @@ def phase_config(config: ml_collections.ConfigDict, objective: str,
     raise UsageError("objective 'none' has no pretraining phase")
   check_model(config.model, (objective,))
   p = config.pretrain
-  return ml_collections.ConfigDict({
+  c = ml_collections.ConfigDict({
       "objective": objective, "seed": config.seed, "data": config.data.to_dict(),
-      "mesh": config.mesh.to_dict(),
       "model": config.model.to_dict(),
       "tokenizer": {"vocab_size": tokenizer.vocab_size, "max_len": tokenizer.max_len,
                     "fingerprint": tokenizer.fingerprint()},
@@ -89,6 +88,8 @@ def phase_config(config: ml_collections.ConfigDict, objective: str,
                 "grad_clip": p.grad_clip, "log_every": p.log_every, "eval_every": p.eval_every,
                 "checkpoint_every": p.checkpoint_every, "max_to_keep": 2, "loop": p.loop},
       "eval": {"examples": p.eval_examples}})
+  configs.copy_runtime_fields(config, c)
+  return c
 
 
 @functools.lru_cache(maxsize=16)

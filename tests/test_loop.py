@@ -122,3 +122,21 @@ def test_bad_train_fields_are_usage_errors(tmp_path):
   config.train.update(batch_size=64, loop="gpu")
   with pytest.raises(UsageError, match="train.loop"):
     loop.train(config, str(tmp_path), task, images)
+  config.train.loop = "auto"
+  config.dtype = "float16"
+  with pytest.raises(UsageError, match="unknown dtype 'float16'"):
+    loop.train(config, str(tmp_path), task, images)
+  assert not os.path.exists(tmp_path / "config.json")
+
+
+def test_bfloat16_compute_tracks_float32_and_keeps_float32_params(tmp_path):
+  config, task, images = _setup(steps=20, log_every=10)
+  f32 = loop.train(config, str(tmp_path / "f32"), task, images)
+  config.dtype = "bfloat16"
+  bf16 = loop.train(config, str(tmp_path / "bf16"), task, images)
+  assert all(p.dtype == np.float32 for p in jax.tree.leaves(_params(bf16)))
+  loss = lambda d: [r["train/loss"] for r in read_metrics(str(tmp_path / d)) if "train/loss" in r]
+  # bf16 keeps 8 bits of mantissa: close to float32, but not the same numbers
+  np.testing.assert_allclose(loss("bf16"), loss("f32"), rtol=2e-2)
+  assert loss("bf16") != loss("f32")
+  assert not np.array_equal(jax.tree.leaves(_params(f32))[0], jax.tree.leaves(_params(bf16))[0])

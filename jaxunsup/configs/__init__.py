@@ -15,7 +15,20 @@ def shared_fields() -> ml_collections.ConfigDict:
   # Data-parallel SPMD (train/parallel.py): batches split over data x fsdp devices, params
   # sharded over fsdp; data = -1 takes every device. --config.mesh.data=-1 on a multi-GPU host.
   c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": 1})
+  # float32 | bfloat16: the networks' compute dtype; params and optimizer state stay float32
+  c.dtype = "float32"
   return c
+
+
+RUNTIME_FIELDS = ("mesh", "dtype")
+
+
+def copy_runtime_fields(src: ml_collections.ConfigDict, dst) -> None:
+  """Gives a phase's config (a pretraining run, a fine-tuned cell) how the experiment runs:
+  its mesh and compute dtype. `dst` is a ConfigDict or a plain dict."""
+  for name in RUNTIME_FIELDS:
+    value = src[name]
+    dst[name] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value
 
 
 def from_variant(base: Callable[[], ml_collections.ConfigDict], variants: Mapping[str, Callable],

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, parallel, workdir as workdir_lib
+from jaxunsup.train import checkpoint, parallel, precision, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -188,6 +188,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   per_step = task.examples_per_step or tc.batch_size
   validate(tc, n, per_step)
   mesh = parallel.make_mesh(config.get("mesh"))
+  dtype = config.get("dtype", "float32")
+  precision.check(dtype)
   parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
   os.makedirs(workdir, exist_ok=True)
   mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
@@ -195,7 +197,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
 
   root = jax.random.key(config.seed)
   keys = {name: jax.random.fold_in(root, name) for name in (INIT, DATA, STEP, EVAL)}
-  state = task.init(keys[INIT])
+  state = precision.compute_in(task.init(keys[INIT]), dtype)
   restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, root, 0, 0.0))
   start, elapsed = 0, 0.0
   if restored is not None:

@@ -1,0 +1,56 @@
+"""Train-step speed of every model family: writes benchmark.json and benchmark.md to the workdir.
+
+python experiments/benchmark.py --config=experiments/configs/benchmark.py --workdir=runs/bench
+python experiments/benchmark.py --config=experiments/configs/benchmark.py:bfloat16 --workdir=runs/bench_bf16
+
+What each column means is in jaxunsup/benchmark.py. The PyTorch rows (experiments/peers/) need
+torch (pip install -e .[peers]); without it they are skipped and the table says so.
+"""
+
+import os
+
+from absl import flags
+from ml_collections import config_flags
+
+from jaxunsup import benchmark, cli
+from jaxunsup.errors import UsageError
+from jaxunsup.train import workdir as workdir_lib
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. experiments/configs/benchmark.py:smoke.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for benchmark.json and benchmark.md.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _peers(result, config):
+  try:
+    import torch
+  except ImportError:
+    return [], "torch is not installed (pip install -e .[peers]); PyTorch rows skipped"
+  from peers import dcgan_torch, mlp_ae_torch  # experiments/ is on sys.path when this script runs
+  torch.set_num_threads(os.cpu_count())
+  makers = {"mlp_ae": mlp_ae_torch.make_step, "dcgan": lambda b: dcgan_torch.make_step("subpixel", b)}
+  if config.small or config.dtype != "float32":  # the peers are the full-size float32 models
+    return [], "PyTorch rows are for the full-size float32 models only"
+  return benchmark.time_peers(result["rows"], config, makers), \
+      f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = _CONFIG.value
+  result = benchmark.run(config)
+  if config.peers:
+    result["peers"], result["torch"] = _peers(result, config)
+  os.makedirs(_WORKDIR.value, exist_ok=True)
+  result["config"] = workdir_lib.config_to_json(config)
+  workdir_lib.write_json(os.path.join(_WORKDIR.value, "benchmark.json"), result)
+  table = benchmark.markdown(result)
+  with open(os.path.join(_WORKDIR.value, "benchmark.md"), "w") as f:
+    f.write(table)
+  print(table)
+
+
+if __name__ == "__main__":
+  cli.run(main)

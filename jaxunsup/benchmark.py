@@ -1,0 +1,328 @@
+"""The benchmark harness of experiments/benchmark.py: how fast each model family trains.
+
+For every model and batch size: the train step as the loop runs it (each step gathers its batch
+from uint8 images already on the device), dispatched per step (`host`) and as one on-device loop
+per window (`device`); compile seconds; FLOPs per step from XLA's cost analysis of the compiled
+step; achieved FLOP/s; and MFU against the device's peak: on CPU an n x n matmul through XLA timed
+in the same run, on GPUs the datasheet's dense peak for the dtype. With `dtype` bfloat16 each
+row also compares its loss after a few steps with float32's from the same init and batches.
+Optional rows: a full MNIST-sized epoch of the MLP autoencoder against its steps' pure compute,
+data-parallel scaling over 1, 2, 4, ... devices, and (from the launcher, which can import
+experiments/peers/) the same models in PyTorch eager.
+"""
+
+import dataclasses
+import os
+import platform
+import time
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxunsup import autoencoder, bench, gan, pretrain
+from jaxunsup.configs import autoencoder as ae_configs, gan as gan_configs, pretrain_finetune as pf_configs
+from jaxunsup.configs.benchmark import MODELS
+from jaxunsup.errors import UsageError
+from jaxunsup.train import loop, parallel, precision
+
+IMAGE_SHAPE = (28, 28, 1)
+MNIST_TRAIN = 60000
+
+# Dense (no sparsity) peak FLOP/s from NVIDIA's datasheets, by device kind and dtype. JAX runs
+# float32 matmuls and convolutions on GPUs as TF32 by default, so float32 rows use the TF32 peak.
+GPU_PEAKS = {
+    "H100 SXM": {"float32": 494.7e12, "bfloat16": 989.4e12},
+    "H100 PCIe": {"float32": 378e12, "bfloat16": 756e12},
+    "H200": {"float32": 494.7e12, "bfloat16": 989.4e12},
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """What the harness times: a pure init and train step, and the examples one step takes."""
+  name: str
+  init: Callable[[jax.Array], object]
+  train_step: Callable
+  examples_per_step: int
+  batch_size: int
+
+
+def build(name: str, batch_size: int, small: bool) -> Model:
+  """The model family `name` as its experiment config trains it (batch_size 0: the config's)."""
+  if name in ("mlp_ae", "conv_ae", "vae"):
+    c = ae_configs.get_config("smoke" if small else "default")
+    c.model.name = {"mlp_ae": "mlp", "conv_ae": "conv", "vae": "vae"}[name]
+    c.train.batch_size = batch_size or c.train.batch_size
+    return Model(name, lambda rng: autoencoder.init_state(c, IMAGE_SHAPE, rng),
+                 autoencoder.bound_train_step(c), c.train.batch_size, c.train.batch_size)
+  if name in ("dcgan", "wgan_gp"):
+    c = gan_configs.get_config("smoke" if small else name)
+    c.model.name = name
+    c.train.batch_size = batch_size or c.train.batch_size
+    step, per_step = gan.bound_train_step(c)
+    return Model(name, lambda rng: gan.init_state(c, IMAGE_SHAPE, rng), step, per_step, c.train.batch_size)
+  if name == "simclr":
+    c = pf_configs.get_config("smoke" if small else "default")
+    c.pretrain.batch_size = batch_size or c.pretrain.batch_size
+    phase = pretrain.phase_config(c, "simclr")
+    task = pretrain.make_task(phase, IMAGE_SHAPE, np.zeros((1, *IMAGE_SHAPE), np.float32))
+    return Model(name, task.init, task.train_step, phase.train.batch_size, phase.train.batch_size)
+  raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
+
+
+def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
+  """Every choice checked before anything is timed or written; returns the mesh of the main rows."""
+  precision.check(config.dtype)
+  if not config.models:
+    raise UsageError("the benchmark list (models) is empty")
+  for name in config.models:
+    if name not in MODELS:
+      raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
+  for field in ("window", "repeats", "loss_steps", "peak_matmul"):
+    if not isinstance(config[field], int) or config[field] < 1:
+      raise UsageError(f"{field} must be a positive integer, got {config[field]!r}")
+  if not isinstance(config.warmup, int) or config.warmup < 0:
+    raise UsageError(f"warmup must be a non-negative integer, got {config.warmup!r}")
+  for mode in config.loops:
+    if mode not in ("host", "device"):
+      raise UsageError(f"unknown loop {mode!r}; choose host or device")
+  if any(not isinstance(b, int) or b < 0 for b in config.batch_sizes) or not config.batch_sizes:
+    raise UsageError(f"batch_sizes must be non-negative integers (0: the model's own), got {config.batch_sizes!r}")
+  mesh = parallel.make_mesh(config.mesh)
+  for name in config.models:
+    for b in config.batch_sizes:
+      parallel.check_batch(mesh, build(name, b, config.small).examples_per_step, f"{name}'s batch")
+  return mesh
+
+
+def _data(n: int, seed: int = 0) -> dict:
+  rng = np.random.default_rng(seed)
+  return {"image": rng.integers(0, 256, (n, *IMAGE_SHAPE), dtype=np.uint8),
+          "label": rng.integers(0, 10, n).astype(np.int32)}
+
+
+def _place(mesh: Optional[parallel.Mesh], state, data):
+  if parallel.is_single(mesh):
+    device = jax.devices()[0]
+    return jax.device_put(state, device), jax.device_put(data, device)
+  return parallel.put_state(mesh, state), parallel.put_replicated(mesh, data)
+
+
+def _first_batch(model: Model, data: dict) -> dict:
+  return loop._batch(jax.tree.map(jnp.asarray, data), jnp.arange(model.examples_per_step))
+
+
+def compiled_cost(model: Model, dtype: str) -> dict:
+  """Compile seconds and XLA's FLOP count of one jitted train step on one device."""
+  state = precision.compute_in(model.init(jax.random.key(0)), dtype)
+  batch = _first_batch(model, _data(model.examples_per_step))
+  t0 = time.perf_counter()
+  compiled = jax.jit(model.train_step).lower(state, batch, jax.random.key(0)).compile()
+  seconds = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return {"compile_seconds": seconds, "flops_per_step": float(cost.get("flops", 0.0)) if cost else 0.0}
+
+
+def time_loop(model: Model, config: ml_collections.ConfigDict, device_loop: bool,
+              mesh: Optional[parallel.Mesh] = None) -> dict:
+  """Timed windows of `config.window` steps through the loop's segment runner."""
+  mesh = None if parallel.is_single(mesh) else mesh
+  n = model.examples_per_step * config.window
+  state = precision.compute_in(model.init(jax.random.key(0)), config.dtype)
+  state, data = _place(mesh, state, _data(n))
+  run_segment = loop.make_segment_runner(model.train_step, model.examples_per_step, device_loop, mesh)
+  perm = jnp.arange(n) if mesh is None else parallel.put_replicated(mesh, jnp.arange(n))
+  held = {"state": state, "start": 0}
+
+  def run_window():
+    s = held["start"]
+    held["state"], metrics = run_segment(held["state"], data, perm, jax.random.key(1), s, s + config.window)
+    held["start"] = s + config.window
+    jax.block_until_ready(metrics)
+
+  return bench.time_windows(run_window, config.window, config.repeats, config.warmup)
+
+
+def loss_after(model: Model, dtype: str, steps: int) -> float:
+  """The loss (d_loss for GANs) after `steps` steps from a fixed init on fixed batches."""
+  state = precision.compute_in(model.init(jax.random.key(0)), dtype)
+  data = jax.tree.map(jnp.asarray, _data(model.examples_per_step * steps, seed=1))
+  step = jax.jit(model.train_step)
+  for i in range(steps):
+    idx = jnp.arange(i * model.examples_per_step, (i + 1) * model.examples_per_step)
+    state, metrics = step(state, loop._batch(data, idx), jax.random.key(i))
+  return float(metrics["loss"] if "loss" in metrics else metrics["d_loss"])
+
+
+def peak_flops(config: ml_collections.ConfigDict) -> dict:
+  """The device's peak FLOP/s for `config.dtype`: measured on CPU, from the datasheet on GPUs."""
+  device = jax.devices()[0]
+  if device.platform == "gpu":
+    for kind, peaks in GPU_PEAKS.items():
+      if all(word in device.device_kind for word in kind.split()):
+        return {"flops": peaks[config.dtype], "source": f"{kind} datasheet, dense {config.dtype}"
+                + (" (TF32 tensor cores)" if config.dtype == "float32" else "")}
+    return {"flops": None, "source": f"no datasheet peak recorded for {device.device_kind}"}
+  n, dtype = config.peak_matmul, precision.DTYPES[config.dtype]
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+  matmul = jax.jit(lambda a, b: a @ b)
+  reps = max(1, int(2e10 // (2 * n ** 3)))  # about 20 GFLOP per window
+
+  def run_window():
+    for _ in range(reps):
+      out = matmul(a, b)
+    jax.block_until_ready(out)
+
+  t = bench.time_windows(run_window, reps, config.repeats, 1)
+  return {"flops": 2 * n ** 3 / (t["ms_per_step"] / 1000), "source":
+          f"measured: {n}x{n} {config.dtype} matmul through XLA, median of {config.repeats} windows"}
+
+
+def time_epoch(config: ml_collections.ConfigDict, device_loop: bool) -> dict:
+  """A full epoch of the MLP autoencoder on MNIST-sized uint8 data (shuffle, gather, scale, step),
+  against the same number of steps on one resident float batch (pure compute)."""
+  model = build("mlp_ae", 0, config.small)
+  per_step = model.examples_per_step
+  steps = MNIST_TRAIN // per_step
+  state = precision.compute_in(model.init(jax.random.key(0)), config.dtype)
+  device = jax.devices()[0]
+  state, data = jax.device_put(state, device), jax.device_put(_data(MNIST_TRAIN), device)
+  run_segment = loop.make_segment_runner(model.train_step, per_step, device_loop)
+  held = {"state": state, "epoch": 0}
+
+  def run_epoch():
+    perm = loop.epoch_permutation(jax.random.key(2), held["epoch"], MNIST_TRAIN)
+    held["state"], metrics = run_segment(held["state"], data, perm, jax.random.key(1), 0, steps)
+    held["epoch"] += 1
+    jax.block_until_ready(metrics)
+
+  epoch = bench.time_windows(run_epoch, steps, max(1, config.repeats // 2), 1)
+  step = jax.jit(model.train_step, donate_argnums=0)
+  batch = jax.device_put(_first_batch(model, _data(per_step)), device)
+
+  def run_compute():
+    for i in range(steps):
+      held["state"], metrics = step(held["state"], batch, jax.random.key(i))
+    jax.block_until_ready(metrics)
+
+  compute = bench.time_windows(run_compute, steps, max(1, config.repeats // 2), 1)
+  return {"steps": steps, "batch_size": per_step, "loop": "device" if device_loop else "host",
+          "epoch_seconds": epoch["ms_per_step"] * steps / 1000,
+          "compute_seconds": compute["ms_per_step"] * steps / 1000,
+          "ratio": epoch["ms_per_step"] / compute["ms_per_step"]}
+
+
+def time_scaling(model: Model, config: ml_collections.ConfigDict, devices: int) -> list:
+  """Steps/s of the data-parallel step on 1, 2, 4, ... devices (those the batch divides)."""
+  rows, k = [], 1
+  while k <= devices:
+    if model.examples_per_step % k == 0:
+      mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": k, "fsdp": 1}))
+      t = time_loop(model, config, jax.default_backend() != "cpu", mesh)
+      rows.append({"model": model.name, "devices": k, "ms_per_step": t["ms_per_step"],
+                   "samples_per_second": model.examples_per_step * 1000 / t["ms_per_step"]})
+    k *= 2
+  base = rows[0]["ms_per_step"]
+  for r in rows:
+    r["speedup"] = base / r["ms_per_step"]
+  return rows
+
+
+def time_peers(rows: list, config: ml_collections.ConfigDict, makers: dict) -> list:
+  """PyTorch eager timings of the same models at the rows' batch sizes, beside our times; `makers`
+  maps a model name to batch_size -> step() (experiments/peers/)."""
+  out = []
+  for r in rows:
+    if r["model"] in makers and r["loop"] == config.loops[0]:
+      step = makers[r["model"]](r["batch_size"])
+      t = bench.time_windows(lambda: [step() for _ in range(config.window)], config.window,
+                             config.repeats, config.warmup)
+      out.append({"model": r["model"], "batch_size": r["batch_size"], "torch_ms_per_step": t["ms_per_step"],
+                  "ours_ms_per_step": r["ms_per_step"], "speedup": t["ms_per_step"] / r["ms_per_step"]})
+  return out
+
+
+def run(config: ml_collections.ConfigDict) -> dict:
+  """Every row of the benchmark; the result is what benchmark.json holds."""
+  mesh = check(config)
+  peak = peak_flops(config)
+  jobs = [(name, b, mode) for name in config.models for b in config.batch_sizes for mode in config.loops]
+  rows, costs = [], {}
+  for name, b, mode in tqdm(jobs, desc="benchmark", unit="row", dynamic_ncols=True):
+    model = build(name, b, config.small)
+    if (name, b) not in costs:  # once per model: a second compile would hit jit's cache
+      costs[name, b] = compiled_cost(model, config.dtype)
+    cost = costs[name, b]
+    t = time_loop(model, config, mode == "device", mesh)
+    achieved = cost["flops_per_step"] * 1000 / t["ms_per_step"]
+    row = {"model": name, "batch_size": model.batch_size, "examples_per_step": model.examples_per_step,
+           "loop": mode, "dtype": config.dtype, **cost, **t, "steps_per_second": 1000 / t["ms_per_step"],
+           "samples_per_second": model.examples_per_step * 1000 / t["ms_per_step"],
+           "achieved_flops": achieved,
+           "mfu": achieved / (peak["flops"] * mesh.size) if peak["flops"] else None}
+    if config.dtype != "float32" and mode == config.loops[0]:
+      row["loss"] = loss_after(model, config.dtype, config.loss_steps)
+      row["loss_float32"] = loss_after(model, "float32", config.loss_steps)
+      row["loss_relative_difference"] = abs(row["loss"] - row["loss_float32"]) / max(abs(row["loss_float32"]), 1e-12)
+    rows.append(row)
+  device = jax.devices()[0]
+  result = {"device": device.device_kind, "platform": device.platform, "device_count": jax.device_count(),
+            "mesh_devices": mesh.size, "cpu_count": os.cpu_count(),
+            "machine": platform.processor() or platform.machine(), "jax": jax.__version__,
+            "dtype": config.dtype, "peak": peak, "rows": rows}
+  if config.epoch:
+    result["epoch"] = [time_epoch(config, mode == "device") for mode in config.loops]
+  if config.scaling and jax.device_count() > 1:
+    result["scaling"] = [r for name in config.models for r in
+                         time_scaling(build(name, config.batch_sizes[0], config.small), config, jax.device_count())]
+  else:
+    result["scaling_note"] = f"{jax.device_count()} device(s): no scaling rows"
+  return result
+
+
+def _g(x, digits=3) -> str:
+  return "-" if x is None else f"{x:.{digits}g}"
+
+
+def markdown(result: dict) -> str:
+  """The tables of benchmark.md."""
+  lines = [f"Device: {result['device']} x {result['device_count']} ({result['platform']}, "
+           f"{result['cpu_count']} CPU cores), jax {result['jax']}, dtype {result['dtype']}. "
+           f"Peak {_g(result['peak']['flops'])} FLOP/s ({result['peak']['source']}).", "",
+           "| model | batch | loop | compile s | ms/step (median) | min | max | steps/s | samples/s "
+           "| GFLOP/step | achieved GFLOP/s | MFU |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  for r in result["rows"]:
+    mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
+    lines.append(f"| {r['model']} | {r['batch_size']} | {r['loop']} | {r['compile_seconds']:.2f} "
+                 f"| {r['ms_per_step']:.2f} | {r['min_ms']:.2f} | {r['max_ms']:.2f} | {r['steps_per_second']:.1f} "
+                 f"| {r['samples_per_second']:.0f} | {r['flops_per_step'] / 1e9:.3g} "
+                 f"| {r['achieved_flops'] / 1e9:.3g} | {mfu} |")
+  checked = [r for r in result["rows"] if "loss" in r]
+  if checked:
+    lines += ["", f"Loss after a few steps, {result['dtype']} against float32 (same init and batches):", "",
+              "| model | batch | loss | float32 loss | relative difference |", "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['batch_size']} | {r['loss']:.5g} | {r['loss_float32']:.5g} "
+              f"| {r['loss_relative_difference']:.2e} |" for r in checked]
+  for e in result.get("epoch", []):
+    lines += ["", f"MLP AE epoch ({e['loop']} loop, {e['steps']} steps of {e['batch_size']}, MNIST-sized "
+              f"uint8 data): {e['epoch_seconds']:.2f} s, pure compute {e['compute_seconds']:.2f} s, "
+              f"ratio {e['ratio']:.2f}"]
+  if result.get("scaling"):
+    lines += ["", "| model | devices | ms/step | samples/s | speedup |", "|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['devices']} | {r['ms_per_step']:.2f} | {r['samples_per_second']:.0f} "
+              f"| {r['speedup']:.2f} |" for r in result["scaling"]]
+  elif "scaling_note" in result:
+    lines += ["", f"Scaling: {result['scaling_note']}."]
+  if "peers" in result:
+    lines += ["", f"PyTorch eager ({result['torch']}):", ""]
+    if result["peers"]:
+      lines += ["| model | batch | PyTorch ms/step | ours ms/step | PyTorch time / ours |", "|---|---|---|---|---|"]
+      lines += [f"| {p['model']} | {p['batch_size']} | {p['torch_ms_per_step']:.2f} | {p['ours_ms_per_step']:.2f} "
+                f"| {p['speedup']:.2f} |" for p in result["peers"]]
+  return "\n".join(lines) + "\n"

@@ -1,0 +1,64 @@
+"""Configs for experiments/benchmark.py: train-step speed of every model family.
+
+Variants (`--config=experiments/configs/benchmark.py:VARIANT`):
+  default      every model at its training batch size, both loops, float32, with the PyTorch peers.
+  bfloat16     the same with bf16 compute (float32 params and optimizer state).
+  batch_sweep  the MLP autoencoder and DCGAN over batch sizes 32 to 1024.
+  smoke        tiny models and windows; the tests run it.
+"""
+
+import ml_collections
+
+from jaxunsup.configs import from_variant, shared_fields
+
+MODELS = ("mlp_ae", "conv_ae", "vae", "dcgan", "wgan_gp", "simclr")
+
+
+def base() -> ml_collections.ConfigDict:
+  """Every field a benchmark run reads; variants override a few."""
+  c = shared_fields()
+  c.mesh.data = -1            # the scaling rows use 1, 2, 4, ... of these devices
+  c.models = MODELS
+  c.batch_sizes = (0,)        # 0: each model's training batch (its experiment config's)
+  c.loops = ("host", "device")  # per-step dispatch, and one on-device loop per window
+  c.window = 20               # steps per timed window
+  c.repeats = 5               # timed windows per row; the median is reported, with min and max
+  c.warmup = 1                # untimed windows first (compilation, caches)
+  c.loss_steps = 5            # steps from one init in float32 and in `dtype`: their losses compared
+  c.peak_matmul = 2048        # CPU peak: an n x n float matmul through XLA, timed in the same run
+  c.epoch = True              # time a full MNIST-sized epoch of the MLP AE, data included
+  c.scaling = True            # time each model over 1, 2, 4, ... devices when there are several
+  c.peers = True              # time the PyTorch references (experiments/peers/) when torch is there
+  c.small = False             # tiny widths (the smoke variant): checks plumbing, not speed
+  return c
+
+
+def bfloat16(c):
+  c.dtype = "bfloat16"
+
+
+def batch_sweep(c):
+  c.models = ("mlp_ae", "dcgan")
+  c.batch_sizes = (32, 64, 128, 256, 512, 1024)
+  c.loops = ("host",)
+  c.epoch = False
+  c.scaling = False
+
+
+def smoke(c):
+  """Seconds on CPU: small models, one short window each; the tests run it."""
+  c.small = True
+  c.batch_sizes = (16,)
+  c.loops = ("host",)
+  c.window, c.repeats, c.warmup, c.loss_steps = 2, 2, 1, 2
+  c.peak_matmul = 256
+  c.epoch = False
+  c.peers = False
+
+
+VARIANTS = {"default": lambda c: None, "bfloat16": bfloat16, "batch_sweep": batch_sweep, "smoke": smoke}
+
+
+def get_config(variant: str = "default") -> ml_collections.ConfigDict:
+  """The config of `variant` (see the module docstring)."""
+  return from_variant(base, VARIANTS, variant)

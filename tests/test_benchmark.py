@@ -1,0 +1,71 @@
+"""The benchmark harness: the smoke run's files and figures, scaling on simulated devices, bf16, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from jaxunsup import benchmark
+from jaxunsup.configs.benchmark import MODELS, get_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "experiments", "benchmark.py")
+CONFIG = os.path.join(ROOT, "experiments", "configs", "benchmark.py")
+ROW_KEYS = {"model", "batch_size", "loop", "dtype", "compile_seconds", "ms_per_step", "min_ms", "max_ms",
+            "steps_per_second", "samples_per_second", "flops_per_step", "achieved_flops", "mfu"}
+
+
+def _run(*args, devices=1):
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_smoke_run_times_every_model(tmp_path):
+  proc = _run(f"--workdir={tmp_path}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "benchmark.json") as f:
+    result = json.load(f)
+  assert result["platform"] == "cpu" and result["device_count"] == 1 and result["peak"]["flops"] > 0
+  assert [r["model"] for r in result["rows"]] == list(MODELS)
+  for r in result["rows"]:
+    assert ROW_KEYS <= set(r)
+    assert r["min_ms"] <= r["ms_per_step"] <= r["max_ms"] and r["flops_per_step"] > 0 and 0 < r["mfu"]
+    assert r["samples_per_second"] == pytest.approx(r["examples_per_step"] * r["steps_per_second"])
+  table = (tmp_path / "benchmark.md").read_text()
+  assert "| mlp_ae | 16 | host |" in table and "MFU" in table and "no scaling rows" in table
+
+
+def test_scaling_rows_on_two_simulated_devices(tmp_path):
+  proc = _run(f"--workdir={tmp_path}", "--config.models=('mlp_ae',)", devices=2)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "benchmark.json") as f:
+    result = json.load(f)
+  assert result["device_count"] == 2 and result["mesh_devices"] == 2
+  assert [(r["devices"], r["speedup"] > 0) for r in result["scaling"]] == [(1, True), (2, True)]
+  assert result["scaling"][0]["speedup"] == 1.0
+
+
+def test_bfloat16_rows_compare_the_loss_with_float32():
+  config = get_config("smoke")
+  config.update(models=("mlp_ae", "dcgan"), dtype="bfloat16", scaling=False)
+  result = benchmark.run(config)
+  for r in result["rows"]:
+    assert r["dtype"] == "bfloat16" and r["loss"] != r["loss_float32"]
+    assert r["loss_relative_difference"] < 0.05
+
+
+@pytest.mark.parametrize("args,devices,message", [
+    (["--config.models=('mlp_ae','resnet')"], 1, "unknown model 'resnet' in the benchmark list"),
+    (["--config.mesh.data=4"], 1, "mesh data=4 x fsdp=1 needs 4 devices but 1 are present"),
+    (["--config.batch_sizes=(15,)"], 2, "batch 15 is not divisible by the 2 devices of the mesh"),
+    (["--config.dtype=float16"], 1, "unknown dtype 'float16'"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, devices, message):
+  workdir = tmp_path / "bench"
+  proc = _run(f"--workdir={workdir}", *args, devices=devices)
+  assert proc.returncode == 2 and message in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+  assert not workdir.exists()
