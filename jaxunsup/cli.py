@@ -8,6 +8,25 @@ from absl import app, flags, logging
 from jaxunsup.errors import UsageError
 
 
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "Multi-host runs: HOST:PORT of process 0. With --num_processes and "
+    "--process_id, jax.distributed.initialize() runs before anything else (README, Speed and scale).")
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host runs: how many processes in all.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host runs: this process's index, 0 to N-1.")
+
+
+def _initialize_distributed() -> None:
+  given = [f.value is not None for f in (_COORDINATOR, _NUM_PROCESSES, _PROCESS_ID)]
+  if not any(given):
+    return
+  if not all(given):
+    raise UsageError("--coordinator_address, --num_processes and --process_id go together")
+  if _NUM_PROCESSES.value < 1 or not 0 <= _PROCESS_ID.value < _NUM_PROCESSES.value:
+    raise UsageError(f"--process_id must be in [0, {_NUM_PROCESSES.value}) and --num_processes positive")
+  import jax
+  jax.distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+
+
 def fail(message: str) -> None:
   """Prints `error: message` (first line only) to stderr and exits with code 2."""
   first = str(message).strip().splitlines()[0] if str(message).strip() else "bad input"
@@ -38,6 +57,7 @@ def run(main: Callable) -> None:
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.WARNING)  # orbax logs every file it writes at INFO
     try:
+      _initialize_distributed()
       return main(argv)
     except UsageError as e:
       fail(str(e))

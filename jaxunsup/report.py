@@ -3,6 +3,8 @@
 import os
 from typing import Mapping
 
+from jaxunsup.train import workdir as workdir_lib
+
 
 def _fmt(value, digits=4) -> str:
   return "–" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
@@ -38,6 +40,8 @@ def autoencoder_report(summaries: Mapping[str, dict], command: str, title: str) 
 
 def write(path: str, text: str) -> None:
   """Writes the report atomically."""
+  if not workdir_lib.is_primary():
+    return
   with open(f"{path}.tmp", "w") as f:
     f.write(text)
   os.replace(f"{path}.tmp", path)

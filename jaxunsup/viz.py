@@ -11,6 +11,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxunsup.eval import pca as pca_lib  # noqa: E402
+from jaxunsup.train import workdir as workdir_lib  # noqa: E402
 
 
 def tile(images_NxHxWxC: np.ndarray, ncol: int) -> np.ndarray:
@@ -26,8 +27,9 @@ def tile(images_NxHxWxC: np.ndarray, ncol: int) -> np.ndarray:
 
 
 def _save(fig, path: str) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=100, bbox_inches="tight")
+  if workdir_lib.is_primary():
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
   plt.close(fig)
 
 

@@ -1,7 +1,9 @@
-"""Data-parallel SPMD: 8 simulated CPU devices give the 1-device results; mesh errors are one line."""
+"""Data-parallel SPMD: 8 simulated CPU devices give the 1-device results, two processes give one
+process's, and mesh errors are one line."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -10,6 +12,7 @@ import pytest
 
 from jaxunsup.errors import UsageError
 from jaxunsup.train import parallel
+from jaxunsup.train.metrics_writer import read_metrics
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -59,3 +62,45 @@ def test_mesh_larger_than_the_devices_is_refused():
 def test_one_device_mesh_takes_every_device_with_minus_one():
   mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": -1, "fsdp": 1}))
   assert mesh.size == 1 and parallel.is_single(mesh)
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _summary(workdir):
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return {k: v for k, v in json.load(f).items() if k != "train_seconds"}
+
+
+def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
+  # The multi-host path on one machine: two processes of one CPU device each, joined by
+  # jax.distributed (gloo), against one process with two devices; both write one shared workdir.
+  script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
+  config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
+  common = [sys.executable, script, f"--config={config}:smoke", "--config.mesh.data=-1"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  port = _free_port()
+  procs = [subprocess.Popen(common + [f"--workdir={tmp_path / 'multi'}", f"--coordinator_address=localhost:{port}",
+                                      "--num_processes=2", f"--process_id={i}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
+  single = subprocess.run(common + [f"--workdir={tmp_path / 'single'}"], capture_output=True, text=True,
+                          timeout=300, env=dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+  assert single.returncode == 0, single.stderr[-2000:]
+  assert _summary(tmp_path / "multi") == _summary(tmp_path / "single")
+  rows = lambda d: [{k: v for k, v in r.items() if k != "train/seconds"} for r in read_metrics(str(tmp_path / d))]
+  assert rows("multi") == rows("single")  # process 0 alone writes: no duplicated rows
+
+
+def test_distributed_flags_go_together():
+  script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
+  config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
+  proc = subprocess.run([sys.executable, script, f"--config={config}:smoke", "--workdir=/nonexistent/x",
+                         "--num_processes=2"],
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 2 and "go together" in proc.stderr

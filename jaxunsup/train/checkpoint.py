@@ -25,8 +25,9 @@ def manager(workdir: str, max_to_keep: int = 3) -> ocp.CheckpointManager:
 
 
 def pack(state: Any, rng: jax.Array, step: int, train_seconds: float) -> dict:
-  """The checkpointed pytree; the typed key is stored as its raw uint32 data."""
-  return {"state": state, "rng": jax.random.key_data(rng), "step": np.asarray(step, np.int64),
+  """The checkpointed pytree; the typed key is stored as its raw uint32 data (host numpy: orbax
+  refuses a process-local jax.Array in a multi-host run)."""
+  return {"state": state, "rng": np.asarray(jax.random.key_data(rng)), "step": np.asarray(step, np.int64),
           "train_seconds": np.asarray(train_seconds, np.float64)}
 
 

@@ -211,7 +211,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
 
   # Committed to one device whether fresh or restored: jit keys its cache on committed-ness, and a
   # mix (a restored encoder under a fresh head) would compile the step once more.
-  device = jax.devices()[0]
+  device = jax.local_devices()[0]
   data = {k: np.asarray(v) for k, v in train_data.items()}
   if parallel.is_single(mesh):
     mesh = None
@@ -219,7 +219,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   else:
     state, data = parallel.put_state(mesh, state), parallel.put_replicated(mesh, data)
   # Evaluation and the caller see the state on one device, whatever the mesh.
-  local = (lambda s: s) if mesh is None else (lambda s: jax.device_put(s, device))
+  local = (lambda s: s) if mesh is None else functools.partial(parallel.to_local, mesh)
   run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh)
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []

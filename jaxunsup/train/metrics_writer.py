@@ -6,6 +6,8 @@ from typing import Mapping
 
 from tensorboardX import SummaryWriter
 
+from jaxunsup.train import workdir as workdir_lib
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -23,6 +25,9 @@ class MetricWriter:
 
   def __init__(self, workdir: str, resume_step: int):
     self._path = os.path.join(workdir, METRICS_FILE)
+    self._tb = None
+    if not workdir_lib.is_primary():
+      return
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
     with open(self._path, "w") as f:
       f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
@@ -31,6 +36,8 @@ class MetricWriter:
 
   def write(self, step: int, scalars: Mapping[str, float]) -> None:
     """Logs one row of scalars at `step`."""
+    if self._tb is None:
+      return
     row = {"step": int(step), **{k: float(v) for k, v in scalars.items()}}
     with open(self._path, "a") as f:
       f.write(json.dumps(row, sort_keys=True) + "\n")
@@ -38,4 +45,5 @@ class MetricWriter:
       self._tb.add_scalar(key, float(value), int(step))
 
   def close(self) -> None:
-    self._tb.close()
+    if self._tb is not None:
+      self._tb.close()

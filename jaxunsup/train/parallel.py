@@ -77,5 +77,12 @@ def constrain_state(mesh: Mesh, state: Any) -> Any:
   return jax.lax.with_sharding_constraint(state, state_shardings(mesh, state))
 
 
+def to_local(mesh: Mesh, tree: Any) -> Any:
+  """`tree` whole on this process's first device (an all-gather where it is sharded, and across
+  hosts in a multi-process run, where device_put cannot reach the other hosts' shards)."""
+  whole = jax.jit(lambda t: t, out_shardings=NamedSharding(mesh, P()))(tree)
+  return jax.tree.map(lambda x: x.addressable_data(0), whole)
+
+
 def is_single(mesh: Optional[Mesh]) -> bool:
   return mesh is None or mesh.size == 1

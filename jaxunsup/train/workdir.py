@@ -4,11 +4,18 @@ import json
 import os
 from typing import Any
 
+import jax
 import ml_collections
 
 from jaxunsup.errors import UsageError
 
 CONFIG_FILE = "config.json"
+
+
+def is_primary() -> bool:
+  """Whether this process writes the workdir's files: in a multi-host run every process computes
+  the same results and process 0 alone writes them (orbax coordinates the checkpoints itself)."""
+  return jax.process_index() == 0
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> dict:
@@ -47,6 +54,8 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
 
 def write_json(path: str, data: Any) -> None:
   """Writes JSON atomically (temp file then rename), so a kill never leaves half a file."""
+  if not is_primary():
+    return
   tmp = f"{path}.tmp"
   with open(tmp, "w") as f:
     json.dump(data, f, indent=2, sort_keys=True)
