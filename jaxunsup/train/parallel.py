@@ -4,9 +4,10 @@ or, with an `fsdp` axis, sharded along each array's largest divisible dimension.
 The config's `mesh` block picks the mesh: {"data": D, "fsdp": F}, D = -1 for every device left.
 XLA's SPMD partitioner inserts the gradient all-reduces, so a train step is written once, for one
 device, and runs unchanged on a mesh. Multi-host runs call `jax.distributed.initialize()` first
-(README, "Scale").
+(jaxunsup/cli.py; README, "Speed and scale").
 """
 
+import functools
 from typing import Any, Optional
 
 import jax
@@ -20,9 +21,9 @@ AXES = ("data", "fsdp")
 BATCH = P(AXES)  # the leading (example) axis split over every device of the mesh
 
 
-def make_mesh(mesh_cfg: Optional[ml_collections.ConfigDict], devices: Optional[list] = None) -> Mesh:
-  """The (data, fsdp) mesh of `mesh_cfg` over the first data * fsdp `devices` (default: all)."""
-  devices = list(jax.devices() if devices is None else devices)
+def make_mesh(mesh_cfg: Optional[ml_collections.ConfigDict]) -> Mesh:
+  """The (data, fsdp) mesh of `mesh_cfg` over the first data * fsdp devices (of every host)."""
+  devices = jax.devices()
   data = int(mesh_cfg.data) if mesh_cfg is not None else 1
   fsdp = int(mesh_cfg.fsdp) if mesh_cfg is not None else 1
   if fsdp < 1 or (data < 1 and data != -1):
@@ -77,11 +78,15 @@ def constrain_state(mesh: Mesh, state: Any) -> Any:
   return jax.lax.with_sharding_constraint(state, state_shardings(mesh, state))
 
 
+@functools.lru_cache(maxsize=None)
+def _replicate(mesh: Mesh):
+  return jax.jit(lambda tree: tree, out_shardings=NamedSharding(mesh, P()))
+
+
 def to_local(mesh: Mesh, tree: Any) -> Any:
   """`tree` whole on this process's first device (an all-gather where it is sharded, and across
   hosts in a multi-process run, where device_put cannot reach the other hosts' shards)."""
-  whole = jax.jit(lambda t: t, out_shardings=NamedSharding(mesh, P()))(tree)
-  return jax.tree.map(lambda x: x.addressable_data(0), whole)
+  return jax.tree.map(lambda x: x.addressable_data(0), _replicate(mesh)(tree))
 
 
 def is_single(mesh: Optional[Mesh]) -> bool:
