@@ -2,19 +2,29 @@
 
 import statistics
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 
 def time_windows(run_window: Callable[[], object], steps_per_window: int, repeats: int = 5,
                  warmup: int = 1) -> dict:
   """Milliseconds per step over `repeats` windows; `run_window` runs `steps_per_window` steps and
   blocks until they are done. The first `warmup` windows (compilation, caches) are not counted."""
-  for _ in range(warmup):
-    run_window()
-  per_step = []
+  return time_interleaved({"only": run_window}, steps_per_window, repeats, warmup)["only"]
+
+
+def time_interleaved(run_windows: Mapping[str, Callable[[], object]], steps_per_window: int,
+                     repeats: int = 5, warmup: int = 1) -> dict:
+  """`time_windows` for several variants at once, their windows taken in turn (a, b, a, b, ...),
+  so that a slow spell of a shared machine falls on all of them and their ratio stays fair."""
+  for run_window in run_windows.values():
+    for _ in range(warmup):
+      run_window()
+  per_step = {name: [] for name in run_windows}
   for _ in range(repeats):
-    t0 = time.perf_counter()
-    run_window()
-    per_step.append((time.perf_counter() - t0) * 1000 / steps_per_window)
-  return {"ms_per_step": statistics.median(per_step), "min_ms": min(per_step), "max_ms": max(per_step),
-          "repeats": repeats, "steps_per_window": steps_per_window}
+    for name, run_window in run_windows.items():
+      t0 = time.perf_counter()
+      run_window()
+      per_step[name].append((time.perf_counter() - t0) * 1000 / steps_per_window)
+  return {name: {"ms_per_step": statistics.median(v), "min_ms": min(v), "max_ms": max(v), "repeats": repeats,
+                 "steps_per_window": steps_per_window} for name, v in per_step.items()}
+

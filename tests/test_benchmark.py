@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from jaxunsup import benchmark
+from jaxunsup import bench, benchmark
 from jaxunsup.configs.benchmark import MODELS, get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +46,13 @@ def test_scaling_rows_on_two_simulated_devices(tmp_path):
   assert result["device_count"] == 2 and result["mesh_devices"] == 2
   assert [(r["devices"], r["speedup"] > 0) for r in result["scaling"]] == [(1, True), (2, True)]
   assert result["scaling"][0]["speedup"] == 1.0
+
+
+def test_interleaved_windows_take_turns_after_their_warmups():
+  calls = []
+  t = bench.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 4, repeats=3, warmup=1)
+  assert calls == ["a", "b"] + ["a", "b"] * 3
+  assert set(t) == {"a", "b"} and t["a"]["repeats"] == 3 and t["a"]["min_ms"] <= t["a"]["ms_per_step"]
 
 
 def test_bfloat16_rows_compare_the_loss_with_float32():
