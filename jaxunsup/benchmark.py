@@ -41,6 +41,16 @@ GPU_PEAKS = {
 }
 
 
+def datasheet_kind(device_kind: str) -> Optional[str]:
+  """The GPU_PEAKS entry of a CUDA device kind. The SXM H100 names itself by memory
+  ("NVIDIA H100 80GB HBM3"), the PCIe one says PCIe; the H100 NVL has other peaks (None)."""
+  if "H200" in device_kind:
+    return "H200"
+  if "H100" in device_kind and "NVL" not in device_kind:
+    return "H100 PCIe" if "PCIe" in device_kind else "H100 SXM"
+  return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
   """What the harness times: a pure init and train step, and the examples one step takes."""
@@ -170,11 +180,11 @@ def peak_flops(config: ml_collections.ConfigDict) -> dict:
   """The device's peak FLOP/s for `config.dtype`: measured on CPU, from the datasheet on GPUs."""
   device = jax.devices()[0]
   if device.platform == "gpu":
-    for kind, peaks in GPU_PEAKS.items():
-      if all(word in device.device_kind for word in kind.split()):
-        return {"flops": peaks[config.dtype], "source": f"{kind} datasheet, dense {config.dtype}"
-                + (" (TF32 tensor cores)" if config.dtype == "float32" else "")}
-    return {"flops": None, "source": f"no datasheet peak recorded for {device.device_kind}"}
+    kind = datasheet_kind(device.device_kind)
+    if kind is None:
+      return {"flops": None, "source": f"no datasheet peak recorded for {device.device_kind}"}
+    return {"flops": GPU_PEAKS[kind][config.dtype], "source": f"{kind} datasheet, dense {config.dtype}"
+            + (" (TF32 tensor cores)" if config.dtype == "float32" else "")}
   n, dtype = config.peak_matmul, precision.DTYPES[config.dtype]
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)

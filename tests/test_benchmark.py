@@ -48,6 +48,12 @@ def test_scaling_rows_on_two_simulated_devices(tmp_path):
   assert result["scaling"][0]["speedup"] == 1.0
 
 
+@pytest.mark.parametrize("kind,expected", [("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"),
+                                           ("NVIDIA H200", "H200"), ("NVIDIA H100 NVL", None), ("Tesla T4", None)])
+def test_gpu_device_kinds_map_to_their_datasheet_peaks(kind, expected):
+  assert benchmark.datasheet_kind(kind) == expected
+
+
 def test_interleaved_windows_take_turns_after_their_warmups():
   calls = []
   t = bench.time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 4, repeats=3, warmup=1)

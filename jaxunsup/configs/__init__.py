@@ -8,7 +8,8 @@ from jaxunsup.errors import UsageError
 
 
 def shared_fields() -> ml_collections.ConfigDict:
-  """The fields every experiment has, so overrides read the same everywhere: seed, data, mesh."""
+  """The fields every experiment has, so overrides read the same everywhere: seed, data, and
+  how a run executes (mesh, dtype)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
   c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
@@ -25,7 +26,7 @@ RUNTIME_FIELDS = ("mesh", "dtype")
 
 def copy_runtime_fields(src: ml_collections.ConfigDict, dst) -> None:
   """Gives a phase's config (a pretraining run, a fine-tuned cell) how the experiment runs:
-  its mesh and compute dtype. `dst` is a ConfigDict or a plain dict."""
+  its mesh and compute dtype."""
   for name in RUNTIME_FIELDS:
     value = src[name]
     dst[name] = value.to_dict() if isinstance(value, ml_collections.ConfigDict) else value

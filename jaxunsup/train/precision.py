@@ -41,7 +41,6 @@ def _in_dtype(apply_fn: Callable, dtype_name: str) -> Callable:
     out = apply_fn(_cast(variables, dtype), *_cast(args, dtype), **kwargs)
     return _cast(out, jnp.float32)
 
-  apply.compute_dtype = dtype_name
   return apply
 
 
