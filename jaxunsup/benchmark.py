@@ -115,13 +115,6 @@ def _data(n: int, seed: int = 0) -> dict:
           "label": rng.integers(0, 10, n).astype(np.int32)}
 
 
-def _place(mesh: Optional[parallel.Mesh], state, data):
-  if parallel.is_single(mesh):
-    device = jax.devices()[0]
-    return jax.device_put(state, device), jax.device_put(data, device)
-  return parallel.put_state(mesh, state), parallel.put_replicated(mesh, data)
-
-
 def _first_batch(model: Model, data: dict) -> dict:
   return loop._batch(jax.tree.map(jnp.asarray, data), jnp.arange(model.examples_per_step))
 
@@ -143,7 +136,7 @@ def loop_window(model: Model, config: ml_collections.ConfigDict, device_loop: bo
   mesh = None if parallel.is_single(mesh) else mesh
   n = model.examples_per_step * config.window
   state = precision.compute_in(model.init(jax.random.key(0)), config.dtype)
-  state, data = _place(mesh, state, _data(n))
+  state, data = parallel.place(mesh, state, _data(n))
   run_segment = loop.make_segment_runner(model.train_step, model.examples_per_step, device_loop, mesh)
   perm = jnp.arange(n) if mesh is None else parallel.put_replicated(mesh, jnp.arange(n))
   held = {"state": state, "start": 0}

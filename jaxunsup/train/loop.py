@@ -209,15 +209,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
                            workdir_lib.config_to_json(config))
   writer = MetricWriter(workdir, start)
 
-  # Committed to one device whether fresh or restored: jit keys its cache on committed-ness, and a
-  # mix (a restored encoder under a fresh head) would compile the step once more.
-  device = jax.local_devices()[0]
-  data = {k: np.asarray(v) for k, v in train_data.items()}
-  if parallel.is_single(mesh):
-    mesh = None
-    state, data = jax.device_put(state, device), jax.device_put(data, device)
-  else:
-    state, data = parallel.put_state(mesh, state), parallel.put_replicated(mesh, data)
+  # Placed whether fresh or restored: a mix of committed and uncommitted arrays (a restored encoder
+  # under a fresh head) would compile the step once more.
+  mesh = None if parallel.is_single(mesh) else mesh
+  state, data = parallel.place(mesh, state, {k: np.asarray(v) for k, v in train_data.items()})
   # Evaluation and the caller see the state on one device, whatever the mesh.
   local = (lambda s: s) if mesh is None else functools.partial(parallel.to_local, mesh)
   run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh)

@@ -68,6 +68,16 @@ def put_replicated(mesh: Mesh, tree: Any) -> Any:
   return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
+def place(mesh: Optional[Mesh], state: Any, data: Any) -> tuple:
+  """(state, data) where a run keeps them: on this process's first device without a mesh of
+  several devices (committed there: jit keys its cache on committed-ness), else the state laid
+  out by `state_shardings` and the data whole on every device."""
+  if is_single(mesh):
+    device = jax.local_devices()[0]
+    return jax.device_put(state, device), jax.device_put(data, device)
+  return put_state(mesh, state), put_replicated(mesh, data)
+
+
 def constrain_batch(mesh: Mesh, batch: Any) -> Any:
   """Inside jit: lay the batch's leading axis over every device of the mesh."""
   return jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, BATCH))
