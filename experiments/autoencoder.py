@@ -1,4 +1,4 @@
-"""Trains one autoencoder of the family and writes its workdir (see README, "Run contract").
+"""Trains one autoencoder of the family and writes its workdir (see docs/experiments.md, run contract).
 
 python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:demo \
     --workdir=runs/ae --config.model.name=conv
@@ -9,7 +9,8 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from jaxunsup import autoencoder, cli
+from jaxunsup import cli
+from jaxunsup.recipes import autoencoder
 from jaxunsup.errors import UsageError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. experiments/configs/autoencoder.py:demo.",

@@ -12,7 +12,8 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from jaxunsup import benchmark, cli
+from jaxunsup import cli
+from jaxunsup.recipes import benchmark
 from jaxunsup.errors import UsageError
 from jaxunsup.train import workdir as workdir_lib
 

@@ -7,12 +7,13 @@ import os
 
 from absl import flags
 
-from jaxunsup import autoencoder, cli, report
+from jaxunsup import cli, report
+from jaxunsup.recipes import autoencoder
 from jaxunsup.configs.autoencoder import get_config
-from jaxunsup.models import AUTOENCODERS
+from jaxunsup.objectives import registry
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/demo", "Directory for the runs and REPORT.md.")
-_MODELS = flags.DEFINE_list("models", list(AUTOENCODERS), "Models of the family to train.")
+_MODELS = flags.DEFINE_list("models", list(registry.names("autoencoder")), "Models of the family to train.")
 _DATASET = flags.DEFINE_string("dataset", "mnist", "mnist or fashion_mnist.")
 
 

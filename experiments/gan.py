@@ -1,4 +1,4 @@
-"""Trains one GAN and writes its workdir, or samples from a trained one (see README, "GANs").
+"""Trains one GAN and writes its workdir, or samples from a trained one (see docs/experiments.md, GANs).
 
 python experiments/gan.py --config=experiments/configs/gan.py:dcgan --workdir=runs/dcgan
 python experiments/gan.py --mode=sample --workdir=runs/dcgan --num_samples=1000 --out=more.npy
@@ -10,7 +10,8 @@ import os
 from absl import flags
 from ml_collections import config_flags
 
-from jaxunsup import cli, gan
+from jaxunsup import cli
+from jaxunsup.recipes import gan
 from jaxunsup.errors import UsageError
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. experiments/configs/gan.py:dcgan.",

@@ -44,11 +44,12 @@ def _time_task(config, batch_size, window, repeats, single_dispatch=False):
   import jax
   import jax.numpy as jnp
   import numpy as np
-  from jaxunsup import bench, gan
+  from jaxunsup import bench, data
+  from jaxunsup.recipes import gan
   from jaxunsup.train import loop
 
   config.train.batch_size = batch_size
-  task = gan.make_task(config, (28, 28, 1), scorer=None, workdir="")
+  task = gan.make_task(config, data.input_spec("mnist"), scorer=None, workdir="")
   per_step = task.examples_per_step or batch_size
   rng = np.random.default_rng(0)
   n = per_step * window
@@ -64,7 +65,7 @@ def _time_task(config, batch_size, window, repeats, single_dispatch=False):
         holder["state"], metrics = step(holder["state"], batch, jax.random.key(i))
       jax.block_until_ready(metrics)
   else:
-    run_segment = loop.make_segment_runner(task.train_step, per_step)
+    run_segment = loop.make_segment_runner(task.train_step, per_step, prepare=task.prepare)
 
     def run_window():
       s = holder["start"]

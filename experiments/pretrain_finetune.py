@@ -1,4 +1,4 @@
-"""Pretrains the shared encoder with each objective, then runs the label sweep (see README).
+"""Pretrains the shared encoder with each objective, then runs the label sweep (see docs/experiments.md).
 
 python experiments/pretrain_finetune.py --config=experiments/configs/pretrain_finetune.py:smoke \
     --workdir=runs/pf_smoke
@@ -9,8 +9,9 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from jaxunsup import cli, pretrain_finetune
+from jaxunsup import cli, sweep
 from jaxunsup.errors import UsageError
+from jaxunsup.recipes import pretrain_finetune
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. experiments/configs/pretrain_finetune.py:smoke.", lock_config=True)
@@ -23,7 +24,7 @@ def main(argv):
     raise UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   summary = pretrain_finetune.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
   print(json.dumps({k: v for k, v in summary.items() if k != "cells"}, indent=2))
-  print(pretrain_finetune.markdown_table(summary["cells"], f"Label sweep on {summary['dataset']}"))
+  print(sweep.markdown_table(summary["cells"], f"Label sweep on {summary['dataset']}"))
 
 
 if __name__ == "__main__":

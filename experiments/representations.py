@@ -1,4 +1,4 @@
-"""Maps, kNN, clustering and one-class anomaly detection on trained representations (see README).
+"""Maps, kNN, clustering and one-class anomaly detection on trained representations (see docs/experiments.md).
 
 python experiments/representations.py --config=experiments/configs/representations.py \
     --workdir=runs/representations_mnist
@@ -9,7 +9,8 @@ import json
 from absl import flags
 from ml_collections import config_flags
 
-from jaxunsup import cli, representations
+from jaxunsup import cli
+from jaxunsup.recipes import representations
 from jaxunsup.errors import UsageError
 
 _CONFIG = config_flags.DEFINE_config_file(

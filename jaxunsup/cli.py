@@ -10,7 +10,7 @@ from jaxunsup.errors import UsageError
 
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "Multi-host runs: HOST:PORT of process 0. With --num_processes and "
-    "--process_id, jax.distributed.initialize() runs before anything else (README, Speed and scale).")
+    "--process_id, jax.distributed.initialize() runs before anything else (docs/benchmarks.md).")
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-host runs: how many processes in all.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-host runs: this process's index, 0 to N-1.")
 

@@ -16,15 +16,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
-from jaxunsup import augment as augment_lib
 from jaxunsup import configs
 from jaxunsup.chunked import map_in_chunks
+from jaxunsup.data.specs import model_inputs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
-from jaxunsup.models.heads import EncoderClassifier
-from jaxunsup.objectives import classification
+from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 from jaxunsup.train import state as state_lib
 from jaxunsup.train.metrics_writer import read_metrics
@@ -55,34 +53,15 @@ def cell_steps(ft_cfg: ml_collections.ConfigDict, labelled_examples: int) -> int
   return max(ft_cfg.steps, math.ceil(ft_cfg.epochs * epoch))
 
 
-def make_optimizer(ft_cfg: ml_collections.ConfigDict, frozen_encoder: bool,
-                   steps: int) -> optax.GradientTransformation:
-  """Adam per parameter group: the head at head_lr, the encoder at encoder_lr or not at all;
-  `steps` is the length of the cosine schedule (`cell_steps`)."""
-
-  def adam(lr):
-    if ft_cfg.schedule == "cosine":
-      lr = optax.cosine_decay_schedule(lr, steps)
-    return optax.adam(lr)
-
-  groups = {"head": adam(ft_cfg.head_lr),
-            "encoder": optax.set_to_zero() if frozen_encoder else adam(ft_cfg.encoder_lr)}
-  return optax.multi_transform(groups, lambda params: {k: jax.tree.map(lambda _: k, v)
-                                                       for k, v in params.items()})
-
-
-def init_state(model: EncoderClassifier, encoder_params, example_x: np.ndarray, rng: jax.Array,
-               tx: optax.GradientTransformation) -> state_lib.TrainState:
-  """Encoder + fresh linear head; the encoder's params replaced by `encoder_params` if given.
-  `example_x` is one example of the input (an image, or a row of token ids), shapes only."""
-  params = model.init(rng, _to_model(jnp.zeros((1, *example_x.shape), example_x.dtype)))["params"]
-  if encoder_params is not None:
-    expected = jax.tree.map(jnp.shape, params["encoder"])
-    if jax.tree.map(jnp.shape, encoder_params) != expected:
-      raise UsageError("the pretrained encoder's parameters do not fit this config's model")
-    # a copy: the loop donates the state's buffers, and the next cell needs the originals
-    params = {**params, "encoder": jax.tree.map(jnp.copy, encoder_params)}
-  return state_lib.TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+def with_encoder(state: state_lib.TrainState, encoder_params) -> state_lib.TrainState:
+  """A fresh classifier state with `encoder_params` (pretrained) in place of its encoder's. The
+  optimizer state does not change: Adam's moments start at zero whatever the params."""
+  if encoder_params is None:
+    return state
+  if jax.tree.map(jnp.shape, encoder_params) != jax.tree.map(jnp.shape, state.params["encoder"]):
+    raise UsageError("the pretrained encoder's parameters do not fit this config's model")
+  # a copy: the loop donates the state's buffers, and the next cell needs the originals
+  return state.replace(params={**state.params, "encoder": jax.tree.map(jnp.copy, encoder_params)})
 
 
 def _to_model(x):
@@ -133,31 +112,24 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
   return c
 
 
-@functools.lru_cache(maxsize=None)
-def _cached_train_step(aug_items, frozen_encoder, key):
-  # One function object per setting, so jit caches are shared by every cell of a sweep.
-  aug = dict(aug_items) if aug_items is not None else None
-  return functools.partial(classification.train_step, aug=aug, frozen_encoder=frozen_encoder,
-                           input_key=key)
+def cell_parts(config: ml_collections.ConfigDict, evaluation: str, labelled_examples: int,
+               spec) -> registry.Parts:
+  """The classifier objective's parts for a cell of `evaluation` at this many labels (a kNN cell
+  uses the linear probe's: its fresh encoder is initialised as a trained cell's would be)."""
+  name = "linear_probe" if evaluation == "knn" else evaluation
+  return registry.build("classifier", name, cell_config(config, name, labelled_examples, 0), spec)
 
 
-def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str, model: EncoderClassifier,
-               encoder_params, labelled: dict, test: dict, seed: int, tx) -> float:
+def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str, spec,
+               encoder_params, labelled: dict, test: dict, seed: int) -> float:
   """Trains one (evaluation, labelled subset, seed) cell in `workdir`; returns test accuracy.
-
-  `tx` comes from `make_optimizer` with this cell's `cell_steps`. Pass the same `model` and `tx`
-  objects to every cell of an evaluation and budget: jit keys its caches on them, so the cells
-  then share compiled steps.
-  """
-  key = input_key(labelled)
+  `encoder_params` is the pretrained encoder, or None for the from-scratch baseline."""
   cfg = cell_config(config, evaluation, len(labelled["label"]), seed)
-  # Augmentation is for images only; text configs have no `finetune_augment`.
-  aug = (tuple(sorted(augment_lib.settings(config.finetune_augment, config.data.name).items()))
-         if key == "image" and config.finetune.get("augment") else None)
+  parts = registry.build("classifier", evaluation, cfg, spec)
   task = loop.Task(
-      init=lambda rng: init_state(model, encoder_params, labelled[key][0], rng, tx),
-      train_step=_cached_train_step(aug, evaluation == "linear_probe", key),
-      evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)})
+      init=lambda rng: with_encoder(parts.init(rng), encoder_params), train_step=parts.train_step,
+      evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)},
+      examples_per_step=parts.examples_per_step, prepare=model_inputs, show=("loss", "accuracy"))
   loop.train(cfg, workdir, task, labelled)
   rows = [r for r in read_metrics(workdir) if "eval/test_accuracy" in r]
   return rows[-1]["eval/test_accuracy"]

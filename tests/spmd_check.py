@@ -11,7 +11,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxunsup import autoencoder, gan, pretrain
+from jaxunsup import pretrain
+from jaxunsup.recipes import autoencoder, gan
+from jaxunsup import data as data_lib
 from jaxunsup.configs import autoencoder as ae_configs, gan as gan_configs, pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.train import loop, parallel
@@ -36,11 +38,12 @@ def _configs():
 
 def _task(family, c, data):
   eval_x = data["image"][:32].astype(np.float32) / 255.0
+  spec = data_lib.input_spec("mnist")
   if family == "autoencoder":
-    return autoencoder.make_task(c, (28, 28, 1), eval_x)
+    return autoencoder.make_task(c, spec, eval_x)
   if family == "gan":  # its eval scores samples with a trained classifier: not the subject here
-    return dataclasses.replace(gan.make_task(c, (28, 28, 1), None, ""), evaluate=lambda s, r: {})
-  return pretrain.make_task(c, (28, 28, 1), eval_x)
+    return dataclasses.replace(gan.make_task(c, spec, None, ""), evaluate=lambda s, r: {})
+  return pretrain.make_task(c, spec, eval_x)
 
 
 def _train(family, c, data, workdir, data_axis, fsdp=1):

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from jaxunsup import autoencoder
+from jaxunsup.recipes import autoencoder
 from jaxunsup import data as data_lib
 from jaxunsup.configs.autoencoder import get_config
 
@@ -90,7 +90,7 @@ def test_sigkill_then_same_command_gives_the_same_summary(tmp_path):
 
 
 @pytest.mark.parametrize("overrides,variant,message", [
-    (("--config.model.name=transformer",), "smoke", "unknown model"),
+    (("--config.model.name=transformer",), "smoke", "unknown autoencoder objective 'transformer'; choose one of mlp"),
     (("--config.data.name=cifar11",), "smoke", "unknown dataset"),
     (("--config.train.nosuchkey=1",), "smoke", "nosuchkey"),
     (("--config.train.steps=many",), "smoke", "steps"),

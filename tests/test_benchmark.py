@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from jaxunsup import bench, benchmark
+from jaxunsup import bench
+from jaxunsup.recipes import benchmark
 from jaxunsup.configs.benchmark import MODELS, get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunsup import pretrain
+from jaxunsup import data, pretrain
 from jaxunsup.configs.pretrain_finetune import get_config
 from jaxunsup.objectives import contrastive
 
@@ -40,7 +40,7 @@ def test_simclr_runs_of_one_config_share_their_compiled_objects():
   # give the same objects, or every one-class model would compile its step again.
   phase = pretrain.phase_config(get_config("smoke"), "simclr")
   x = np.zeros((4, 28, 28, 1), np.float32)
-  tasks = [pretrain.make_task(phase, (28, 28, 1), x) for _ in range(2)]
+  tasks = [pretrain.make_task(phase, data.input_spec("mnist"), x) for _ in range(2)]
   assert tasks[0].train_step is tasks[1].train_step
   states = [t.init(jax.random.key(i)) for i, t in enumerate(tasks)]
   assert jax.tree_util.tree_structure(states[0]) == jax.tree_util.tree_structure(states[1])

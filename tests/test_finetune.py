@@ -2,11 +2,12 @@ import jax
 import numpy as np
 import pytest
 
-from jaxunsup import finetune, pretrain
+from jaxunsup import data, finetune, models, trained
 from jaxunsup.configs.pretrain_finetune import get_config
 from jaxunsup.errors import UsageError
-from jaxunsup.models.heads import EncoderClassifier
-from jaxunsup.train import checkpoint, loop
+from jaxunsup.train import loop
+
+SPEC = data.input_spec("mnist")
 
 
 def _split(n, seed):
@@ -17,38 +18,34 @@ def _split(n, seed):
 
 def _setup(evaluation):
   config = get_config("smoke")
-  encoder = pretrain.build_encoder(config.model)
-  model = EncoderClassifier(encoder, 10)
+  encoder = models.build_encoder(config.model, SPEC)
   pretrained = encoder.init(jax.random.key(7), np.zeros((1, 28, 28, 1), np.float32))["params"]
-  tx = finetune.make_optimizer(config.finetune, frozen_encoder=evaluation == "linear_probe",
-                               steps=finetune.cell_steps(config.finetune, 40))
-  return config, model, pretrained, tx
+  return config, finetune.cell_parts(config, evaluation, 40, SPEC), pretrained
 
 
 @pytest.mark.parametrize("evaluation", ["linear_probe", "finetune"])
 def test_linear_probe_keeps_the_encoder_bit_identical_and_finetune_moves_it(tmp_path, evaluation):
-  config, model, pretrained, tx = _setup(evaluation)
+  config, parts, pretrained = _setup(evaluation)
   before = jax.tree.map(np.array, pretrained)
-  acc = finetune.train_cell(config, evaluation, str(tmp_path), model, pretrained, _split(40, 0),
-                            _split(50, 1), seed=0, tx=tx)
+  acc = finetune.train_cell(config, evaluation, str(tmp_path), SPEC, pretrained, _split(40, 0),
+                            _split(50, 1), seed=0)
   assert 0.0 <= acc <= 1.0
-  _, state, _ = checkpoint.load_trained(str(tmp_path), lambda c, shape, rng: finetune.init_state(
-      model, None, np.zeros(shape, np.uint8), rng, tx))
+  state = trained.restore(str(tmp_path), parts.init)
   encoder_after, head_after = state.params["encoder"], state.params["head"]
   same = jax.tree.leaves(jax.tree.map(np.array_equal, before, jax.tree.map(np.asarray, encoder_after)))
   assert all(same) if evaluation == "linear_probe" else not any(same)
   np.testing.assert_array_equal(jax.tree.leaves(before)[0], jax.tree.leaves(pretrained)[0])  # not donated
   init_key = jax.random.fold_in(jax.random.key(0), loop.INIT)  # the loop's init key for seed 0
-  fresh = finetune.init_state(model, None, np.zeros((28, 28, 1), np.uint8), init_key, tx).params["head"]
+  fresh = parts.init(init_key).params["head"]
   assert not np.array_equal(np.asarray(head_after["kernel"]), np.asarray(fresh["kernel"]))
 
 
 def test_pretrained_params_of_another_shape_are_refused():
-  config, model, pretrained, tx = _setup("finetune")
-  other = pretrain.build_encoder(config.model).clone(out_dim=7)
+  config, parts, _ = _setup("finetune")
+  other = models.build_encoder(config.model, SPEC).clone(out_dim=7)
   params = other.init(jax.random.key(0), np.zeros((1, 28, 28, 1), np.float32))["params"]
   with pytest.raises(UsageError, match="do not fit"):
-    finetune.init_state(model, params, np.zeros((28, 28, 1), np.uint8), jax.random.key(0), tx)
+    finetune.with_encoder(parts.init(jax.random.key(0)), params)
 
 
 def test_cell_budget_is_at_least_steps_and_grows_with_the_labelled_set():

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from jaxunsup import gan
+from jaxunsup.recipes import gan
 from jaxunsup.configs.gan import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,7 +78,7 @@ def test_sample_mode_writes_a_new_file_and_never_overwrites(tmp_path):
 
 
 @pytest.mark.parametrize("args,variant,message", [
-    (("--config.model.name=biggan",), "smoke", "unknown GAN type"),
+    (("--config.model.name=biggan",), "smoke", "unknown gan objective 'biggan'; choose one of mlp"),
     (("--config.model.name=wgan_gp", "--config.train.n_critic=0"), "smoke", "n_critic"),
     (("--config.model.disc_conv_impl=cudnn",), "smoke", "disc_conv_impl"),
     (("--mode=sample",), None, "no config.json"),

@@ -5,9 +5,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunsup import gan
+from jaxunsup import data
 from jaxunsup.configs.gan import get_config
 from jaxunsup.objectives import gan as gan_obj
+from jaxunsup.objectives import registry
 
 
 def test_non_saturating_losses_against_hand_computed_values():
@@ -49,8 +50,8 @@ def _setup(name, **train):
   config = get_config("smoke")
   config.model.name = name
   config.train.update(**train)
-  state = gan.init_state(config, (28, 28, 1), jax.random.key(0))
-  step, per_step = gan.bound_train_step(config)
+  parts = registry.build("gan", name, config, data.input_spec("mnist"))
+  state, step, per_step = parts.init(jax.random.key(0)), parts.train_step, parts.examples_per_step
   rng = np.random.default_rng(1)
   batch = {"image": jnp.asarray(rng.uniform(size=(per_step, 28, 28, 1)), jnp.float32),
            "label": jnp.asarray(rng.integers(0, 10, per_step), jnp.int32)}

@@ -1,5 +1,6 @@
 """The shared loop on synthetic data: determinism, exact resume, NaN stop, workdir checks."""
 
+import dataclasses
 import json
 import os
 
@@ -7,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxunsup import autoencoder
+from jaxunsup import data
+from jaxunsup.recipes import autoencoder
 from jaxunsup.configs.autoencoder import get_config
 from jaxunsup.errors import UsageError
 from jaxunsup.train import loop
@@ -25,7 +27,7 @@ def _setup(steps=40, **train):
   config = get_config("smoke")
   config.train.update(steps=steps, **train)
   images = _images()
-  task = autoencoder.make_task(config, (28, 28, 1), images[:64].astype(np.float32) / 255)
+  task = autoencoder.make_task(config, data.input_spec("mnist"), images[:64].astype(np.float32) / 255)
   return config, task, {"image": images, "label": np.arange(len(images)) % 10}
 
 
@@ -85,7 +87,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     new_state, metrics = task.train_step(state, batch, rng)
     bad = new_state.encoder.step > 23
     return new_state, {**metrics, "loss": jax.numpy.where(bad, jax.numpy.nan, metrics["loss"])}
-  bad_task = loop.Task(init=task.init, train_step=exploding_step, evaluate=task.evaluate)
+  bad_task = dataclasses.replace(task, train_step=exploding_step)
   with pytest.raises(loop.NonFiniteLoss, match="non-finite.*step 20"):
     loop.train(config, str(tmp_path), bad_task, images)
   assert sorted(os.listdir(tmp_path / "checkpoints"))[-1] == "20"
@@ -117,22 +119,24 @@ def test_bad_train_fields_are_usage_errors(tmp_path):
   with pytest.raises(UsageError, match="train.steps"):
     loop.train(config, str(tmp_path), task, images)
   config.train.update(steps=10, batch_size=10_000)
+  task = autoencoder.make_task(config, data.input_spec("mnist"), images["image"][:4].astype(np.float32) / 255)
   with pytest.raises(UsageError, match="batch_size"):
     loop.train(config, str(tmp_path), task, images)
   config.train.update(batch_size=64, loop="gpu")
   with pytest.raises(UsageError, match="train.loop"):
     loop.train(config, str(tmp_path), task, images)
   config.train.loop = "auto"
-  config.dtype = "float16"
+  config.dtype = "float16"  # refused where the objective's parts are built, before any training
   with pytest.raises(UsageError, match="unknown dtype 'float16'"):
-    loop.train(config, str(tmp_path), task, images)
+    autoencoder.make_task(config, data.input_spec("mnist"), images["image"][:4].astype(np.float32) / 255)
   assert not os.path.exists(tmp_path / "config.json")
 
 
 def test_bfloat16_compute_tracks_float32_and_keeps_float32_params(tmp_path):
   config, task, images = _setup(steps=20, log_every=10)
   f32 = loop.train(config, str(tmp_path / "f32"), task, images)
-  config.dtype = "bfloat16"
+  config.dtype = "bfloat16"  # the objective's parts compute in the config's dtype
+  task = autoencoder.make_task(config, data.input_spec("mnist"), images["image"][:64].astype(np.float32) / 255)
   bf16 = loop.train(config, str(tmp_path / "bf16"), task, images)
   assert all(p.dtype == np.float32 for p in jax.tree.leaves(_params(bf16)))
   loss = lambda d: [r["train/loss"] for r in read_metrics(str(tmp_path / d)) if "train/loss" in r]

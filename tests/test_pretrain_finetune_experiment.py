@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import cell_accuracies
-from jaxunsup import autoencoder, pretrain_finetune
+from jaxunsup.recipes import autoencoder, pretrain_finetune
 from jaxunsup.configs.pretrain_finetune import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -3,10 +3,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunsup import autoencoder
+from jaxunsup import data
 from jaxunsup.configs.autoencoder import get_config
-from jaxunsup.objectives import reconstruction
 from jaxunsup.errors import UsageError
+from jaxunsup.objectives import reconstruction, registry
 
 
 def _config(name="mlp", **train):
@@ -14,6 +14,10 @@ def _config(name="mlp", **train):
   c.model.name = name
   c.train.update(train)
   return c
+
+
+def _parts(config):
+  return registry.build("autoencoder", config.model.name, config, data.input_spec("mnist"))
 
 
 def _batch(n=16, seed=0):
@@ -46,8 +50,8 @@ def test_mask_corruption_drops_about_the_asked_fraction():
 @pytest.mark.parametrize("name", ["mlp", "conv", "denoising", "vae"])
 def test_jit_matches_no_jit_and_loss_falls(name):
   config = _config(name, learning_rate=3e-3)
-  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
-  step = autoencoder.bound_train_step(config)
+  state = _parts(config).init(jax.random.key(0))
+  step = _parts(config).train_step
   batch, rng = _batch(), jax.random.key(1)
   with jax.disable_jit():
     eager_state, eager_metrics = step(state, batch, rng)
@@ -66,7 +70,7 @@ def test_jit_matches_no_jit_and_loss_falls(name):
 
 def test_encoder_and_decoder_have_separate_optimizer_states():
   config = _config("mlp")
-  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
+  state = _parts(config).init(jax.random.key(0))
   enc_leaves = jax.tree.leaves(state.encoder.opt_state)
   dec_leaves = jax.tree.leaves(state.decoder.opt_state)
   assert enc_leaves and dec_leaves
@@ -83,8 +87,8 @@ PINNED = {"mlp": (0.0927643, 0.0173906), "conv": (0.0921239, 0.00873308),
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_pinned_metrics_after_three_steps(name):
   config = _config(name)
-  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
-  step = jax.jit(autoencoder.bound_train_step(config))
+  state = _parts(config).init(jax.random.key(0))
+  step = jax.jit(_parts(config).train_step)
   for i in range(3):
     state, metrics = step(state, _batch(), jax.random.key(i))
   np.testing.assert_allclose([float(metrics["loss"]), float(metrics["grad_norm"])], PINNED[name], rtol=1e-4)

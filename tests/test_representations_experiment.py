@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from jaxunsup import autoencoder, pretrain
+from jaxunsup import pretrain
+from jaxunsup.recipes import autoencoder
 from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup import data
@@ -32,8 +33,9 @@ def sources(tmp_path_factory):
   eval_x = test["image"][:64] / 255.0
   vae_cfg = ae_configs.get_config("smoke")
   vae_cfg.model.name = "vae"
-  loop.train(vae_cfg, str(root / "vae"), autoencoder.make_task(vae_cfg, eval_x.shape[1:], eval_x), train)
-  pretrain.run(pf, "simclr", str(root / "simclr"), train, eval_x)
+  spec = data.input_spec("mnist")
+  loop.train(vae_cfg, str(root / "vae"), autoencoder.make_task(vae_cfg, spec, eval_x), train)
+  pretrain.run(pretrain.phase_config(pf, "simclr"), str(root / "simclr"), train, eval_x, spec)
   return str(root / "vae"), str(root / "simclr")
 
 

@@ -97,7 +97,7 @@ def test_evaluator_cache_is_named_by_weight_hash_and_a_bad_file_is_retrained(tmp
 
 
 def test_real_mnist_train_images_score_near_the_floor():
-  # The sanity row of the README: real images against the test split on the real evaluator.
+  # The sanity row of docs/results.md: real images against the test split on the real evaluator.
   scorer = SampleScorer.create("mnist")
   assert scorer.test_accuracy > 0.98
   train = data_lib.load("mnist", "train")

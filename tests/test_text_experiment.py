@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from conftest import cell_accuracies
-from jaxunsup import text_pretrain, text_pretrain_finetune
+from jaxunsup import pretrain
+from jaxunsup.recipes import text_pretrain_finetune
 from jaxunsup.configs.text_pretrain_finetune import get_config
 from jaxunsup.text import tokenizer
 
@@ -48,7 +49,7 @@ def test_smoke_sweep_writes_the_contract(smoke):
     phase_dir = workdir / "pretrain" / objective
     assert sorted(os.listdir(phase_dir / "checkpoints")) == ["10", "20"]
     assert tokenizer.load(str(phase_dir)) == tok
-    phase, encoder, params = text_pretrain.load_encoder(str(phase_dir))
+    phase, encoder, params = pretrain.load_encoder(str(phase_dir), "text_pretrain")
     ids = tok.encode(["a car that drives itself"])["ids"]
     assert encoder.apply({"params": params}, ids).shape == (1, config.model.hidden)
     assert phase.tokenizer.fingerprint == tok.fingerprint()

@@ -5,9 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxunsup import autoencoder
+from jaxunsup import data
 from jaxunsup.configs.autoencoder import get_config
-from jaxunsup.objectives import vae
+from jaxunsup.objectives import registry, vae
 
 
 def test_gaussian_kl_by_hand():
@@ -28,7 +28,7 @@ def _constant_vae(pixel_logit: float):
   """A VAE whose posterior is the prior and whose decoder ignores z: log p(x) is known exactly."""
   config = get_config("smoke")
   config.model.name = "vae"
-  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
+  state = registry.build("autoencoder", "vae", config, data.input_spec("mnist")).init(jax.random.key(0))
   zero = lambda tree: jax.tree.map(jnp.zeros_like, tree)
   dec_params = zero(state.decoder.params)
   last = sorted(dec_params)[-1]
@@ -53,7 +53,7 @@ def test_elbo_and_iw_bound_are_exact_for_a_constant_decoder():
 def test_iw_bound_tightens_with_more_samples():
   config = get_config("smoke")
   config.model.name = "vae"
-  state = autoencoder.init_state(config, (28, 28, 1), jax.random.key(0))
+  state = registry.build("autoencoder", "vae", config, data.input_spec("mnist")).init(jax.random.key(0))
   x = vae.binarize(jax.random.uniform(jax.random.key(5), (8, 28, 28, 1)), jax.random.key(6))
   elbo = float(jnp.mean(vae.elbo(state, x, jax.random.key(7))[0]))
   iw = float(jnp.mean(vae.iw_log_likelihood(state, x, jax.random.key(8), num_samples=200, chunk=50)))

@@ -6,7 +6,7 @@ Variants (`--config=experiments/configs/autoencoder.py:VARIANT`):
   demo      the small budget `make demo` uses for every model of the family.
   hinton    784-1000-500-250-30 deep autoencoder (Hinton & Salakhutdinov 2006).
   vae_iwae  VAE with 2x200 tanh layers and 50 latents (Burda et al. 2016, 1-layer, k=1).
-Reference commands and the figures they reached are in the variant functions below and in README.md.
+Reference commands and the figures they reached are in the variant functions below and in docs/results.md.
 """
 
 import ml_collections
@@ -55,7 +55,7 @@ def smoke(c):
 
 
 def demo(c):
-  """The small budget of `make demo` (see README for its figures)."""
+  """The small budget of `make demo` (docs/results.md has its figures)."""
   c.train.update(steps=1500, log_every=50, eval_every=500, checkpoint_every=500)
   c.eval.update(iw_samples=500, iw_chunk=250, iw_batch=500, num_samples=1000)
 

@@ -8,7 +8,7 @@ Variants (`--config=experiments/configs/gan.py:VARIANT`):
   wgan_gp        the same convnets as a WGAN-GP, 5 critic updates per generator update.
   cgan           class-conditional DCGAN, projection discriminator.
   dcgan_fashion  dcgan on Fashion-MNIST.
-Reference commands and the figures they reached are in README.md.
+Reference commands and the figures they reached are in docs/results.md.
 """
 
 import ml_collections
@@ -63,7 +63,7 @@ def mlp(c):
 
 def dcgan(c):
   # about 220 ms a step at batch 128 on 2 CPU cores: 7000 steps (15 epochs) fit the 30-minute
-  # budget. Batch 64 for 14000 steps, the same examples, reached fid 24.3 and 9 classes (README).
+  # budget. Batch 64 for 14000 steps, the same examples, reached fid 24.3 and 9 classes (docs/results.md).
   c.train.update(steps=7000)
 
 

@@ -1,17 +1,17 @@
 """Configs for experiments/pretrain_finetune.py: unsupervised pretraining, then a label sweep.
 
 Variants (`--config=experiments/configs/pretrain_finetune.py:VARIANT`):
-  default        every objective on MNIST, the full label sweep (the README's reference run).
+  default        every objective on MNIST, the full label sweep (the reference run in docs/results.md).
   fashion_mnist  the same on Fashion-MNIST.
-  cifar10        the same on CIFAR-10, which must be downloaded first (README, Data); untuned:
+  cifar10        the same on CIFAR-10, which must be downloaded first (docs/data.md); untuned:
                  no copy of CIFAR-10 could be had where this was written.
   smoke     seconds on CPU; used by the tests.
-Reference commands and the figures they reached are in README.md.
+Reference commands and the figures they reached are in docs/results.md.
 """
 
 import ml_collections
 
-from jaxunsup.configs import from_variant, shared_fields
+from jaxunsup.configs import copy_runtime_fields, from_variant, shared_fields
 
 
 def augment_fields(**overrides) -> ml_collections.ConfigDict:
@@ -28,6 +28,24 @@ def augment_fields(**overrides) -> ml_collections.ConfigDict:
   })
   c.update(overrides)
   return c
+
+
+def phase_fields(config: ml_collections.ConfigDict, objective: str,
+                 phase: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Completes an objective's pretraining config `phase` with what every pretraining run of the
+  experiment `config` shares: objective, seed, data, mesh and dtype, and a train block from
+  `config.pretrain`. Returns `phase`."""
+  p = config.pretrain
+  phase.objective = objective
+  phase.seed = config.seed
+  phase.data = ml_collections.ConfigDict(config.data.to_dict())
+  copy_runtime_fields(config, phase)
+  phase.train = ml_collections.ConfigDict({
+      "batch_size": p.batch_size, "steps": p.steps, "learning_rate": p.learning_rate,
+      "schedule": p.schedule, "final_lr_fraction": 0.0, "weight_decay": p.weight_decay,
+      "grad_clip": 0.0, "loss": p.loss, "log_every": p.log_every, "eval_every": p.eval_every,
+      "checkpoint_every": p.checkpoint_every, "max_to_keep": 2, "loop": p.loop})
+  return phase
 
 
 def base() -> ml_collections.ConfigDict:

@@ -1,10 +1,10 @@
 """Configs for experiments/representations.py: what unsupervised representations are for.
 
 Variants (`--config=experiments/configs/representations.py:VARIANT`):
-  default        MNIST; the sources are the workdirs of the README's reference runs.
+  default        MNIST; the sources are the workdirs of the reference runs (docs/results.md).
   fashion_mnist  the same on Fashion-MNIST.
   smoke          seconds on CPU; used by the tests (pass --config.sources).
-Reference commands and the figures they reached are in README.md.
+Reference commands and the figures they reached are in docs/results.md.
 """
 
 import ml_collections
@@ -13,7 +13,7 @@ from jaxunsup.configs import from_variant, shared_fields
 
 
 def _reference_sources(dataset: str, simclr: str) -> tuple:
-  """The workdirs the README's reference commands write for `dataset` (mnist | fashion)."""
+  """The workdirs the reference commands (docs/results.md) write for `dataset` (mnist | fashion)."""
   return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/{simclr}/pretrain/simclr",
           f"runs/vae_iwae_{dataset}", f"runs/ae2d_{dataset}")
 

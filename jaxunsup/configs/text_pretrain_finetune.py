@@ -6,7 +6,7 @@ Variants (`--config=experiments/configs/text_pretrain_finetune.py:VARIANT`):
             recurrent encoder).
   imdb      IMDB reviews where TFDS can prepare them (online), with the unsupervised split.
   smoke     seconds on CPU; used by the tests.
-Reference commands and the figures they reached are in README.md.
+Reference commands and the figures they reached are in docs/results.md.
 """
 
 import ml_collections

@@ -18,17 +18,20 @@ import numpy as np
 from jaxunsup.data import sources
 from jaxunsup.data.specs import DATASETS
 from jaxunsup.data.specs import DatasetSpec
+from jaxunsup.data.specs import InputSpec
 from jaxunsup.data.specs import SPECS
 from jaxunsup.data.specs import SPLITS
 from jaxunsup.data.specs import TEXT_DATASETS
 from jaxunsup.data.specs import TEXT_SPECS
 from jaxunsup.data.specs import TextSpec
+from jaxunsup.data.specs import image_input
+from jaxunsup.data.specs import model_inputs
 from jaxunsup.errors import UsageError
 
 __all__ = [
     "DATASETS", "SPLITS", "TEXT_DATASETS", "DatasetSpec", "TextSpec",
     "default_data_dir", "load", "load_splits", "num_classes", "prepare", "spec",
-    "text_spec", "check_name",
+    "text_spec", "check_name", "InputSpec", "input_spec", "model_inputs",
 ]
 
 
@@ -54,6 +57,11 @@ def text_spec(name: str) -> TextSpec:
     raise UsageError(f"{name} is an image dataset; this needs one of the text datasets:"
                      f" {', '.join(TEXT_DATASETS)}")
   return TEXT_SPECS[name]
+
+
+def input_spec(name: str) -> InputSpec:
+  """The model input of an image dataset (text models take `specs.text_input`)."""
+  return image_input(spec(name).name)
 
 
 def num_classes(name: str) -> int:

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import jax.numpy as jnp
+
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 SPLITS = ("train", "test")
 
@@ -66,3 +68,42 @@ TEXT_SPECS = {
         name="imdb_reviews", num_classes=2, class_names=("neg", "pos"),
         splits=("train", "test", "unsupervised"), unlabelled_split="unsupervised"),
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+  """What a model takes from the data layer: the batch field holding its input, the shape of one
+  example there, and the classes (and for text the vocabulary) behind it. Images are stored as
+  uint8 and reach the model as float in [0, 1] (`model_inputs`); token ids reach it as they are."""
+  key: str                 # "image" or "ids"
+  shape: tuple
+  num_classes: int = 0
+  vocab_size: int = 0
+
+
+def image_input(name: str) -> InputSpec:
+  """The input of an image dataset's models."""
+  s = SPECS[name]
+  return InputSpec("image", tuple(s.shape), s.num_classes)
+
+
+def text_input(name: str, max_len: int, vocab_size: int) -> InputSpec:
+  """The input of a text dataset's models: token ids of a tokenizer's length and vocabulary."""
+  return InputSpec("ids", (max_len,), TEXT_SPECS[name].num_classes, vocab_size)
+
+
+def model_inputs(batch: dict) -> dict:
+  """A batch of stored arrays as models take it: uint8 images scaled to float32 in [0, 1], labels
+  as int32, anything else (token ids) as it is. Data stays uint8 on the device (a quarter of the
+  memory of float32) and is scaled batch by batch inside the step."""
+  def one(key, values):
+    if key == "image":
+      return to_model(values)
+    return values.astype(jnp.int32) if key == "label" else values
+  return {key: one(key, values) for key, values in batch.items()}
+
+
+def to_model(x):
+  """Stored uint8 images as float32 in [0, 1], inside the caller's jit (XLA scales by a
+  reciprocal: a host-side division would differ in the last bit); other inputs as they are."""
+  return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x

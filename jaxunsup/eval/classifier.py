@@ -22,6 +22,7 @@ import optax
 
 from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
+from jaxunsup.data.specs import model_inputs
 from jaxunsup.train import loop
 from jaxunsup.train.state import TrainState
 
@@ -84,8 +85,7 @@ def _train(train: dict, num_classes: int) -> dict:
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     return state.apply_gradients(grads=grads), {"loss": loss}
 
-  task = loop.Task(init=None, train_step=train_step, evaluate=None)
-  run_segment = loop.make_segment_runner(task.train_step, BATCH)
+  run_segment = loop.make_segment_runner(train_step, BATCH, prepare=model_inputs)
   n = len(train["image"])
   if n < BATCH:
     raise UsageError(f"the evaluation classifier trains on batches of {BATCH} but the train split "

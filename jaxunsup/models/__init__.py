@@ -9,25 +9,28 @@ from jaxunsup.models.conv import ConvDecoder, ConvEncoder
 from jaxunsup.models.gan import (CONDITIONINGS, CONV_IMPLS, UPSAMPLINGS, DCDiscriminator, DCGenerator,
                                  MLPDiscriminator, MLPGenerator)
 from jaxunsup.models.mlp import MLPDecoder, MLPEncoder
+from jaxunsup.models.text import CELLS, ConvTextEncoder, RecurrentEncoder
 
-AUTOENCODERS = ("mlp", "conv", "denoising", "vae")
+TEXT_ENCODERS = ("rnn", "conv")
+
 BACKBONES = ("mlp", "conv")
 GAN_ARCHITECTURES = ("mlp", "dcgan")
 
 
 def backbone_name(model_cfg: ml_collections.ConfigDict) -> str:
-  """The encoder/decoder architecture behind a model name (denoising and vae pick one)."""
-  if model_cfg.name not in AUTOENCODERS:
-    raise UsageError(f"unknown model {model_cfg.name!r}; choose one of {', '.join(AUTOENCODERS)}")
+  """The encoder/decoder architecture of an autoencoder config: the model's name where it names
+  one (mlp, conv), else `model.backbone` (denoising, vae and the other objectives pick one)."""
   name = model_cfg.name if model_cfg.name in BACKBONES else model_cfg.backbone
   if name not in BACKBONES:
     raise UsageError(f"unknown model.backbone {name!r}; choose one of {', '.join(BACKBONES)}")
   return name
 
 
-def build_autoencoder(model_cfg: ml_collections.ConfigDict, image_shape: Sequence[int]):
-  """Returns (encoder, decoder) modules; a VAE's encoder emits mean and log-variance."""
-  out_dim = model_cfg.latent_dim * (2 if model_cfg.name == "vae" else 1)
+def build_autoencoder(model_cfg: ml_collections.ConfigDict, image_shape: Sequence[int],
+                      encoder_outputs: int = 1):
+  """Returns (encoder, decoder) modules; the encoder emits `encoder_outputs` vectors of
+  latent_dim (a VAE's two: mean and log-variance), the decoder reads one."""
+  out_dim = model_cfg.latent_dim * encoder_outputs
   act = model_cfg.activation
   if backbone_name(model_cfg) == "mlp":
     hidden = tuple(model_cfg.hidden)
@@ -68,3 +71,24 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
                       model_cfg.gen_upsampling),
           DCDiscriminator(tuple(model_cfg.disc_features), num_classes, model_cfg.conditioning,
                           model_cfg.disc_kernel, model_cfg.disc_conv_impl))
+
+
+def check_text_encoder(model_cfg: ml_collections.ConfigDict) -> None:
+  """UsageError for an unknown text encoder or recurrent cell."""
+  if model_cfg.encoder not in TEXT_ENCODERS:
+    raise UsageError(f"unknown model.encoder {model_cfg.encoder!r}; choose one of {', '.join(TEXT_ENCODERS)}")
+  if model_cfg.encoder == "rnn" and model_cfg.cell not in CELLS:
+    raise UsageError(f"unknown model.cell {model_cfg.cell!r}; choose one of {', '.join(CELLS)}")
+
+
+def build_encoder(model_cfg: ml_collections.ConfigDict, spec):
+  """The representation backbone of the pretraining experiments for an input spec: the conv
+  encoder (features, stage_convs, rep_dim, activation) for images; for token ids the recurrent or
+  1-d conv text encoder (encoder, embed_dim, and hidden, cell, bidirectional or features, kernel)."""
+  if spec.key == "ids":
+    check_text_encoder(model_cfg)
+    if model_cfg.encoder == "conv":
+      return ConvTextEncoder(spec.vocab_size, model_cfg.embed_dim, tuple(model_cfg.features), model_cfg.kernel)
+    return RecurrentEncoder(spec.vocab_size, model_cfg.embed_dim, model_cfg.hidden, model_cfg.cell,
+                            model_cfg.bidirectional)
+  return ConvEncoder(tuple(model_cfg.features), model_cfg.rep_dim, model_cfg.activation, model_cfg.stage_convs)

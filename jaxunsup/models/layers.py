@@ -60,7 +60,7 @@ class PatchConv(nn.Module):
   Same parameters (names, shapes, initialisers) and outputs as nn.Conv. It exists for the
   gradient penalty of WGAN-GP: its double backward through a strided nn.Conv reaches convolutions
   with input dilation that XLA's CPU backend runs several times slower; here every derivative is a
-  matmul, a strided slice or a pad (measured in the README's GAN speed notes).
+  matmul, a strided slice or a pad (measured in docs/results.md, DCGAN step speed).
   """
   features: int
   kernel_size: int

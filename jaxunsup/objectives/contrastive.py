@@ -1,15 +1,25 @@
 """SimCLR's contrastive objective: NT-Xent over two augmented views of each image.
 
 Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual Representations", eq. 1.
+Registered as the pretraining objective `simclr`.
 """
 
+import functools
 from typing import Mapping
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 
+from jaxunsup import augment as augment_lib
+from jaxunsup import models
 from jaxunsup.augment import augment
+from jaxunsup.configs import pretrain_finetune as pf_configs
+from jaxunsup.data.specs import InputSpec
+from jaxunsup.models.heads import ProjectionHead
+from jaxunsup.objectives.registry import Objective, Parts, register
+from jaxunsup.train import state as state_lib
 from jaxunsup.train.state import ContrastiveState, global_norm
 
 
@@ -60,3 +70,45 @@ def train_step(state: ContrastiveState, batch: dict, rng: jax.Array, *, temperat
   metrics = {"loss": loss, "pair_accuracy": accuracy, "grad_norm": global_norm([g_enc, g_proj]),
              "param_norm": global_norm([new_state.encoder.params, new_state.projector.params])}
   return new_state, metrics
+
+
+def phase_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The SimCLR pretraining run of an experiment config: its encoder, head, views and budget."""
+  p = config.pretrain
+  c = ml_collections.ConfigDict({
+      "model": config.model.to_dict(),
+      "simclr": {"temperature": p.temperature, "proj_hidden": p.proj_hidden, "proj_dim": p.proj_dim},
+      "augment": config.augment.to_dict(), "eval": {"examples": p.eval_examples}})
+  return pf_configs.phase_fields(config, "simclr", c)
+
+
+def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
+  encoder = models.build_encoder(config.model, spec)
+  projector = ProjectionHead(config.simclr.proj_hidden, config.simclr.proj_dim)
+  tx = state_lib.make_optimizer(config.train)
+  aug = augment_lib.settings(config.augment, config.data.name)
+  temperature = config.simclr.temperature
+
+  def init(rng):
+    enc_rng, proj_rng = jax.random.split(rng)
+    return ContrastiveState(
+        encoder=state_lib.create(encoder, enc_rng, jnp.zeros((1, *spec.shape)), tx),
+        projector=state_lib.create(projector, proj_rng, jnp.zeros((1, config.model.rep_dim)), tx))
+
+  @jax.jit
+  def evaluate(state, eval_x, rng):
+    loss, accuracy = loss_on_views(state, state.encoder.params, state.projector.params,
+                                   two_views(eval_x, rng, aug), temperature)
+    return {"nt_xent": loss, "pair_accuracy": accuracy}
+
+  @jax.jit
+  def encode(state, x):
+    return state.encoder.apply_fn({"params": state.encoder.params}, x)
+
+  return Parts(init=init, train_step=functools.partial(train_step, temperature=temperature, aug=aug),
+               examples_per_step=config.train.batch_size, evaluate=evaluate, encode=encode,
+               encoder_params=lambda state: state.encoder.params, unit_features=True,
+               modules={"encoder": encoder, "projector": projector})
+
+
+register(Objective("pretrain", "simclr", _build, phase_config=phase_config))

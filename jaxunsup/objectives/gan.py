@@ -6,14 +6,22 @@ the generator is kept as a VJP, so the generator runs forward once per step. WGA
 n_critic - 1 critic-only updates, each on its own real batch and fresh fakes.
 
 Images enter as [0, 1] floats and are mapped to [-1, 1], the generator's tanh range.
+Registered as the gan family's `mlp`, `dcgan`, `wgan_gp` and `cgan` (model.name of the GAN configs).
 """
 
+import functools
 from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import optax
 
-from jaxunsup.train.state import GANState, global_norm
+from jaxunsup import models
+from jaxunsup.data.specs import InputSpec
+from jaxunsup.errors import UsageError
+from jaxunsup.objectives.registry import Objective, Parts, register
+from jaxunsup.train.state import GANState, GenState, TrainState, global_norm
 
 
 # Losses. Arguments are the discriminator's raw outputs, one per image.
@@ -154,3 +162,56 @@ def wgan_gp_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: in
   reals, labels = _split(batch, n_critic)
   return _step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=wgan_gen_loss,
                latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay)
+
+
+# model.name -> (architecture, objective, class-conditional)
+MODELS = {
+    "mlp": ("mlp", "non_saturating", False),
+    "dcgan": ("dcgan", "non_saturating", False),
+    "wgan_gp": ("dcgan", "wgan_gp", False),
+    "cgan": ("dcgan", "non_saturating", True),
+}
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """UsageError on a critic count or EMA decay the steps cannot use."""
+  _, objective, _ = MODELS[config.model.name]
+  if objective == "wgan_gp" and (not isinstance(config.train.n_critic, int) or config.train.n_critic < 1):
+    raise UsageError(f"train.n_critic must be an integer >= 1, got {config.train.n_critic!r}")
+  if not 0.0 <= config.model.ema_decay < 1.0:
+    raise UsageError(f"model.ema_decay must be in [0, 1), got {config.model.ema_decay}")
+
+
+def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
+  arch, objective, conditional = MODELS[config.model.name]
+  num_classes = spec.num_classes if conditional else 0
+  gen, disc = models.build_gan(arch, config.model, spec.shape, num_classes)
+  tc = config.train
+  gen_tx = optax.adam(tc.gen_lr, tc.beta1, tc.beta2)
+  disc_tx = optax.adam(tc.disc_lr, tc.beta1, tc.beta2)
+
+  def init(rng):
+    """Generator and discriminator, each with its own Adam state, and the generator's EMA."""
+    gen_key, disc_key = jax.random.split(rng)
+    labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+    gen_vars = gen.init(gen_key, jnp.zeros((2, config.model.latent_dim)), labels, train=False)
+    disc_params = disc.init(disc_key, jnp.zeros((2, *spec.shape)), labels)["params"]
+    batch_stats = gen_vars.get("batch_stats", {})
+    return GANState(
+        gen=GenState.create(apply_fn=gen.apply, params=gen_vars["params"], batch_stats=batch_stats, tx=gen_tx),
+        disc=TrainState.create(apply_fn=disc.apply, params=disc_params, tx=disc_tx),
+        # copies: the EMA must not share buffers with the params, which the loop donates
+        ema=jax.tree.map(jnp.copy, {"params": gen_vars["params"], "batch_stats": batch_stats}))
+
+  common = dict(latent_dim=config.model.latent_dim, num_classes=num_classes, ema_decay=config.model.ema_decay)
+  if objective == "wgan_gp":
+    step = functools.partial(wgan_gp_step, n_critic=tc.n_critic, gp_weight=tc.gp_weight, **common)
+    per_step = tc.batch_size * tc.n_critic
+  else:
+    step, per_step = functools.partial(non_saturating_step, **common), tc.batch_size
+  return Parts(init=init, train_step=step, examples_per_step=per_step,
+               modules={"generator": gen, "discriminator": disc})
+
+
+for _name in MODELS:
+  register(Objective("gan", _name, _build, check))

@@ -1,11 +1,21 @@
-"""Variational autoencoder with a Bernoulli decoder (Kingma & Welling 2014) and IWAE evaluation."""
+"""Variational autoencoder with a Bernoulli decoder (Kingma & Welling 2014) and IWAE evaluation.
 
+Registered as the autoencoder family's `vae`.
+"""
+
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
+import ml_collections
+import numpy as np
 import optax
 
+from jaxunsup.chunked import map_in_chunks
+from jaxunsup.data.specs import InputSpec
+from jaxunsup.objectives import reconstruction
+from jaxunsup.objectives.registry import Objective, Parts, register
 from jaxunsup.train.state import AEState, global_norm
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -96,3 +106,59 @@ def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_sa
   keys = jax.random.split(rng, num_samples // chunk)
   total_B, _ = jax.lax.scan(body, jnp.full(mean.shape[:1], -jnp.inf), keys)
   return total_B - math.log(num_samples)
+
+
+@jax.jit
+def _evaluate(state: AEState, eval_x: jnp.ndarray, rng: jax.Array) -> dict:
+  x_bin = binarize(eval_x, rng)
+  value, _, _ = elbo(state, x_bin, jax.random.fold_in(rng, 1))
+  recon = jax.nn.sigmoid(decode_logits(state, posterior(state, x_bin)[0]))
+  return {"elbo": jnp.mean(value), "mse": jnp.mean(jnp.square(recon - eval_x))}
+
+
+def test_scores(state: AEState, x_test: np.ndarray, ec: ml_collections.ConfigDict) -> dict:
+  """Test ELBO and importance-weighted NLL (nats) on a test set binarized once with a fixed key
+  (eval block: binarize_seed, iw_samples, iw_chunk, iw_batch)."""
+  x_bin = np.asarray(binarize(jnp.asarray(x_test), jax.random.key(ec.binarize_seed)))
+  key = jax.random.key(ec.binarize_seed + 1)
+  elbo_fn = jax.jit(lambda xb, k: elbo(state, xb, k)[0])
+  iw_fn = jax.jit(lambda xb, k: iw_log_likelihood(state, xb, k, ec.iw_samples, ec.iw_chunk))
+  elbos, lls = [], []
+  for i in range(0, len(x_bin), ec.iw_batch):
+    xb = jnp.asarray(x_bin[i:i + ec.iw_batch])
+    elbos.append(np.asarray(elbo_fn(xb, jax.random.fold_in(key, 2 * i))))
+    lls.append(np.asarray(iw_fn(xb, jax.random.fold_in(key, 2 * i + 1))))
+  return {"test_elbo": float(np.mean(np.concatenate(elbos))),
+          "test_nll_iw": float(-np.mean(np.concatenate(lls))), "iw_samples": ec.iw_samples}
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _neg_elbo(state, x_BxHxWxC, rng, samples: int):
+  values = jax.vmap(lambda key: elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
+  return -jnp.mean(values, axis=0)
+
+
+def anomaly_score(state: AEState, x_NxHxWxC: np.ndarray, rng: jax.Array, samples: int = 1) -> np.ndarray:
+  """-ELBO per image (mean over `samples` draws), 1000 images at a time."""
+  return np.concatenate([np.asarray(_neg_elbo(state, jnp.asarray(x_NxHxWxC[i:i + 1000]),
+                                              jax.random.fold_in(rng, i), samples))
+                         for i in range(0, len(x_NxHxWxC), 1000)])
+
+
+def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
+  latent_dim = config.model.latent_dim
+  parts = None
+
+  def sample(state, rng, num: int):
+    """Bernoulli means of p(x|z) for z ~ N(0, I)."""
+    z = jax.random.normal(rng, (num, latent_dim))
+    return map_in_chunks(lambda zb: parts.decode(state, zb), np.asarray(z))
+
+  parts = reconstruction.autoencoder_parts(
+      config, spec, train_step, _evaluate, code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
+      encoder_outputs=2, sample=sample, anomaly_score=anomaly_score,
+      test_scores=lambda state, x_test: test_scores(state, x_test, config.eval))
+  return parts
+
+
+register(Objective("autoencoder", "vae", _build, reconstruction.check))

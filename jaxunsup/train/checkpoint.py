@@ -1,17 +1,13 @@
 """Orbax checkpoints of the whole loop state: train state, PRNG key, step, elapsed time."""
 
-import json
 import os
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import jax
-import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
-from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
-from jaxunsup.train import workdir as workdir_lib
 
 CHECKPOINT_DIR = "checkpoints"
 
@@ -54,26 +50,3 @@ def restore_latest(mngr: ocp.CheckpointManager, template: dict) -> Optional[dict
       raise UsageError(f"checkpoint {step} in {mngr.directory} does not match this config; "
                        "use a new --workdir")
   return restored
-
-
-def load_trained(workdir: str, init_state: Callable) -> tuple:
-  """(config, state, input_shape) of a training workdir: its config.json and latest checkpoint.
-
-  `init_state(config, input_shape, rng)` builds a fresh state of the right structure to restore
-  into; the input shape is an image's, or (tokenizer.max_len,) for text.
-  """
-  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise UsageError(f"{workdir} has no {workdir_lib.CONFIG_FILE}; is it a training workdir?")
-  with open(path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  if config.data.name in data_lib.TEXT_DATASETS:
-    image_shape = (config.tokenizer.max_len,)
-  else:
-    image_shape = tuple(data_lib.spec(config.data.name).shape)
-  state = init_state(config, image_shape, jax.random.key(0))
-  has_dir = os.path.isdir(os.path.join(workdir, CHECKPOINT_DIR))  # the manager would create it
-  restored = restore_latest(manager(workdir), pack(state, jax.random.key(0), 0, 0.0)) if has_dir else None
-  if restored is None:
-    raise UsageError(f"{workdir} has no checkpoint to load; train first")
-  return config, restored["state"], image_shape

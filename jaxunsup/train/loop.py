@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, parallel, precision, workdir as workdir_lib
+from jaxunsup.train import checkpoint, parallel, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -25,22 +25,29 @@ class NonFiniteLoss(UsageError):
   """Training produced NaN or Inf: reported like bad input, since the fix is in the config."""
 
 
+def _as_stored(batch: Mapping[str, jnp.ndarray]) -> dict:
+  return dict(batch)
+
+
 @dataclasses.dataclass(frozen=True)
 class Task:
-  """What the loop needs from an objective; init and train_step are pure.
+  """What the loop needs from an objective; init, prepare and train_step are pure.
 
   init: rng -> state.
   train_step: (state, batch, rng) -> (state, metrics); batch holds B examples of each array of the
-    train data, images as float B x H x W x C in [0, 1] and labels as int32 B, with B =
-    `examples_per_step`, or `train.batch_size` when None (a WGAN critic that takes several batches
-    per generator step asks for more).
+    train data as `prepare` makes them from the stored arrays (the data layer's `model_inputs`
+    scales uint8 images to [0, 1]), with B = `examples_per_step`, or `train.batch_size` when None
+    (a WGAN critic that takes several batches per generator step asks for more).
   evaluate: (state, rng) -> dict of floats, run every `train.eval_every` steps (on the host; it
     may also save what figures need, such as the GANs' fixed-noise samples).
+  show: the training metrics the progress bar shows, where the step reports them.
   """
   init: Callable[[jax.Array], Any]
   train_step: Callable[[Any, Mapping[str, jnp.ndarray], jax.Array], tuple]
   evaluate: Callable[[Any, jax.Array], Mapping[str, float]]
   examples_per_step: int | None = None
+  prepare: Callable[[Mapping[str, jnp.ndarray]], dict] = _as_stored
+  show: tuple = ("loss",)
 
 
 @dataclasses.dataclass
@@ -78,24 +85,16 @@ def on_device_loop(mode: str) -> bool:
   return jax.default_backend() != "cpu" if mode == "auto" else mode == "device"
 
 
-def _batch(data: Mapping[str, jnp.ndarray], idx_B: jnp.ndarray) -> dict:
-  # Images live on the device as uint8 (a quarter of the memory) and are scaled per batch; labels
-  # and token ids pass as they are.
-  def take(key, values):
-    if key == "image":
-      return values[idx_B].astype(jnp.float32) / 255.0
-    return values[idx_B].astype(jnp.int32) if key == "label" else values[idx_B]
-  return {key: take(key, values) for key, values in data.items()}
-
-
 @functools.lru_cache(maxsize=None)
 def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None,
-                        mesh: jax.sharding.Mesh | None = None) -> Callable:
+                        mesh: jax.sharding.Mesh | None = None,
+                        prepare: Callable = _as_stored) -> Callable:
   """A runner of consecutive steps [start, stop): (state, data, perm, step_key, start, stop) ->
-  (state, mean of each metric over the segment), for a Task's `train_step`.
+  (state, mean of each metric over the segment), for a Task's `train_step` and `prepare`.
 
-  Cached per (train_step, batch_size, device_loop, mesh): runs that pass the same step function
-  share compiled code (a label sweep trains dozens of small models with one step).
+  Cached per argument: runs that pass the same step function share compiled code (a label sweep
+  trains dozens of small models with one step; objectives/registry.py keeps steps the same
+  objects). This cache is the loop's own, for the runner wrapped around each step.
 
   Each step gathers its batch on device by index into the epoch's permutation and draws its key
   as fold_in(step_key, step), so how steps are grouped into segments never changes the result.
@@ -113,7 +112,7 @@ def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool
   def step_fn(data, perm_N, step_key, step, state):
     steps_per_epoch = perm_N.shape[0] // batch_size
     idx_B = jax.lax.dynamic_slice_in_dim(perm_N, (step % steps_per_epoch) * batch_size, batch_size)
-    batch = _batch(data, idx_B)
+    batch = prepare({key: values[idx_B] for key, values in data.items()})
     if spmd:
       batch = parallel.constrain_batch(mesh, batch)
     state, metrics = train_step(state, batch, jax.random.fold_in(step_key, step))
@@ -188,8 +187,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   per_step = task.examples_per_step or tc.batch_size
   validate(tc, n, per_step)
   mesh = parallel.make_mesh(config.get("mesh"))
-  dtype = config.get("dtype", "float32")
-  precision.check(dtype)
   parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
   os.makedirs(workdir, exist_ok=True)
   mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
@@ -197,7 +194,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
 
   root = jax.random.key(config.seed)
   keys = {name: jax.random.fold_in(root, name) for name in (INIT, DATA, STEP, EVAL)}
-  state = precision.compute_in(task.init(keys[INIT]), dtype)
+  state = task.init(keys[INIT])
   restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, root, 0, 0.0))
   start, elapsed = 0, 0.0
   if restored is not None:
@@ -215,7 +212,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   state, data = parallel.place(mesh, state, {k: np.asarray(v) for k, v in train_data.items()})
   # Evaluation and the caller see the state on one device, whatever the mesh.
   local = (lambda s: s) if mesh is None else functools.partial(parallel.to_local, mesh)
-  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh)
+  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh,
+                                    task.prepare)
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []
   bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),
@@ -250,7 +248,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
         writer.write(done, {f"eval/{k}": v for k, v in scores.items()})
       if last or done % tc.checkpoint_every == 0:
         checkpoint.save(mngr, done, checkpoint.pack(state, root, done, seconds))
-      bar.set_postfix({k: f"{row[k]:.4g}" for k in ("loss", "d_loss", "g_loss") if k in row}, refresh=False)
+      bar.set_postfix({k: f"{row[k]:.4g}" for k in task.show if k in row}, refresh=False)
       bar.update(done - bar.n)
   finally:
     bar.close()

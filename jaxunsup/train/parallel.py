@@ -4,7 +4,7 @@ or, with an `fsdp` axis, sharded along each array's largest divisible dimension.
 The config's `mesh` block picks the mesh: {"data": D, "fsdp": F}, D = -1 for every device left.
 XLA's SPMD partitioner inserts the gradient all-reduces, so a train step is written once, for one
 device, and runs unchanged on a mesh. Multi-host runs call `jax.distributed.initialize()` first
-(jaxunsup/cli.py; README, "Speed and scale").
+(jaxunsup/cli.py; docs/benchmarks.md).
 """
 
 import functools

@@ -7,7 +7,6 @@ the gradients reach the float32 params through the casts.
 """
 
 import dataclasses
-import functools
 from typing import Any, Callable
 
 import jax
@@ -32,9 +31,7 @@ def _cast(tree: Any, dtype) -> Any:
   return jax.tree.map(one, tree)
 
 
-@functools.lru_cache(maxsize=None)
 def _in_dtype(apply_fn: Callable, dtype_name: str) -> Callable:
-  # One wrapper per (apply_fn, dtype): jit caches key on the state's static fields.
   dtype = DTYPES[dtype_name]
 
   def apply(variables, *args, **kwargs):
@@ -44,15 +41,24 @@ def _in_dtype(apply_fn: Callable, dtype_name: str) -> Callable:
   return apply
 
 
-def compute_in(state: Any, dtype: str) -> Any:
-  """`state` with every TrainState's networks computing in `dtype` ("float32" leaves it as is)."""
+def compute_in(state: Any, dtype: str, wrappers: dict) -> Any:
+  """`state` with every TrainState's networks computing in `dtype` ("float32" leaves it as is).
+
+  `wrappers` maps an apply function to its wrapper and is filled here: pass the same dict for
+  every state of one config, since jit keys its caches on the state's static fields.
+  """
   check(dtype)
   if dtype == "float32":
     return state
 
+  def wrapped(apply_fn):
+    if apply_fn not in wrappers:
+      wrappers[apply_fn] = _in_dtype(apply_fn, dtype)
+    return wrappers[apply_fn]
+
   def visit(node):
     if isinstance(node, train_state.TrainState):
-      return node.replace(apply_fn=_in_dtype(node.apply_fn, dtype))
+      return node.replace(apply_fn=wrapped(node.apply_fn))
     if dataclasses.is_dataclass(node) and hasattr(node, "replace"):  # AEState, GANState, ...
       return node.replace(**{f.name: visit(getattr(node, f.name)) for f in dataclasses.fields(node)})
     return node

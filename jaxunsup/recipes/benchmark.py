@@ -23,10 +23,12 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxunsup import autoencoder, bench, gan, pretrain
+from jaxunsup import bench, pretrain
+from jaxunsup import data as data_lib
 from jaxunsup.configs import autoencoder as ae_configs, gan as gan_configs, pretrain_finetune as pf_configs
 from jaxunsup.configs.benchmark import MODELS
 from jaxunsup.errors import UsageError
+from jaxunsup.objectives import registry
 from jaxunsup.train import loop, parallel, precision
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -61,27 +63,36 @@ class Model:
   batch_size: int
 
 
-def build(name: str, batch_size: int, small: bool) -> Model:
-  """The model family `name` as its experiment config trains it (batch_size 0: the config's)."""
+def run_config(name: str, batch_size: int, small: bool, dtype: str = "float32") -> tuple:
+  """(family, objective, run config) of the model `name` as its experiment config trains it
+  (batch_size 0: the config's)."""
+  variant = "smoke" if small else "default"
   if name in ("mlp_ae", "conv_ae", "vae"):
-    c = ae_configs.get_config("smoke" if small else "default")
-    c.model.name = {"mlp_ae": "mlp", "conv_ae": "conv", "vae": "vae"}[name]
+    family, objective = "autoencoder", {"mlp_ae": "mlp", "conv_ae": "conv", "vae": "vae"}[name]
+    c = ae_configs.get_config(variant)
+    c.model.name = objective
     c.train.batch_size = batch_size or c.train.batch_size
-    return Model(name, lambda rng: autoencoder.init_state(c, IMAGE_SHAPE, rng),
-                 autoencoder.bound_train_step(c), c.train.batch_size, c.train.batch_size)
-  if name in ("dcgan", "wgan_gp"):
+  elif name in ("dcgan", "wgan_gp"):
+    family, objective = "gan", name
     c = gan_configs.get_config("smoke" if small else name)
     c.model.name = name
     c.train.batch_size = batch_size or c.train.batch_size
-    step, per_step = gan.bound_train_step(c)
-    return Model(name, lambda rng: gan.init_state(c, IMAGE_SHAPE, rng), step, per_step, c.train.batch_size)
-  if name == "simclr":
-    c = pf_configs.get_config("smoke" if small else "default")
-    c.pretrain.batch_size = batch_size or c.pretrain.batch_size
-    phase = pretrain.phase_config(c, "simclr")
-    task = pretrain.make_task(phase, IMAGE_SHAPE, np.zeros((1, *IMAGE_SHAPE), np.float32))
-    return Model(name, task.init, task.train_step, phase.train.batch_size, phase.train.batch_size)
-  raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
+  elif name == "simclr":
+    family, objective = "pretrain", name
+    pf = pf_configs.get_config(variant)
+    pf.pretrain.batch_size = batch_size or pf.pretrain.batch_size
+    c = pretrain.phase_config(pf, name)
+  else:
+    raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
+  c.dtype = dtype
+  return family, objective, c
+
+
+def build(name: str, batch_size: int, small: bool, dtype: str = "float32") -> Model:
+  """The registered objective behind `name` with its run config's parts, computing in `dtype`."""
+  family, objective, c = run_config(name, batch_size, small, dtype)
+  parts = registry.build(family, objective, c, data_lib.input_spec(c.data.name))
+  return Model(name, parts.init, parts.train_step, parts.examples_per_step, c.train.batch_size)
 
 
 def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
@@ -105,7 +116,7 @@ def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   mesh = parallel.make_mesh(config.mesh)
   for name in config.models:
     for b in config.batch_sizes:
-      parallel.check_batch(mesh, build(name, b, config.small).examples_per_step, f"{name}'s batch")
+      parallel.check_batch(mesh, build(name, b, config.small, config.dtype).examples_per_step, f"{name}'s batch")
   return mesh
 
 
@@ -116,13 +127,14 @@ def _data(n: int, seed: int = 0) -> dict:
 
 
 def _first_batch(model: Model, data: dict) -> dict:
-  return loop._batch(jax.tree.map(jnp.asarray, data), jnp.arange(model.examples_per_step))
+  return data_lib.model_inputs({k: jnp.asarray(v)[:model.examples_per_step] for k, v in data.items()})
 
 
 def step_flops(model: Model, dtype: str) -> float:
   """XLA's FLOP count for one train step, from the lowered step on abstract inputs: no init runs
   and nothing compiles (the compiled step's count differs by under 2 % on these models)."""
-  state = jax.eval_shape(lambda rng: precision.compute_in(model.init(rng), dtype), jax.random.key(0))
+  del dtype  # the model's init computes in its config's dtype
+  state = jax.eval_shape(model.init, jax.random.key(0))
   images = jax.ShapeDtypeStruct((model.examples_per_step, *IMAGE_SHAPE), jnp.float32)
   batch = {"image": images, "label": jax.ShapeDtypeStruct((model.examples_per_step,), jnp.int32)}
   cost = jax.jit(model.train_step).lower(state, batch, jax.random.key(0)).cost_analysis()
@@ -135,9 +147,9 @@ def loop_window(model: Model, config: ml_collections.ConfigDict, device_loop: bo
   """run_window(): the next `config.window` steps through the loop's segment runner."""
   mesh = None if parallel.is_single(mesh) else mesh
   n = model.examples_per_step * config.window
-  state = precision.compute_in(model.init(jax.random.key(0)), config.dtype)
-  state, data = parallel.place(mesh, state, _data(n))
-  run_segment = loop.make_segment_runner(model.train_step, model.examples_per_step, device_loop, mesh)
+  state, data = parallel.place(mesh, model.init(jax.random.key(0)), _data(n))
+  run_segment = loop.make_segment_runner(model.train_step, model.examples_per_step, device_loop, mesh,
+                                         data_lib.model_inputs)
   perm = jnp.arange(n) if mesh is None else parallel.put_replicated(mesh, jnp.arange(n))
   held = {"state": state, "start": 0}
 
@@ -160,14 +172,17 @@ def time_loop(model: Model, config: ml_collections.ConfigDict, device_loop: bool
   return {**t, "compile_seconds": max(0.0, first_ms - t["ms_per_step"] * config.window) / 1000}
 
 
-def loss_after(model: Model, dtype: str, steps: int) -> float:
-  """The loss (d_loss for GANs) after `steps` steps from a fixed init on fixed batches."""
-  state = precision.compute_in(model.init(jax.random.key(0)), dtype)
-  data = jax.tree.map(jnp.asarray, _data(model.examples_per_step * steps, seed=1))
-  step = jax.jit(model.train_step)
-  for i in range(steps):
-    idx = jnp.arange(i * model.examples_per_step, (i + 1) * model.examples_per_step)
-    state, metrics = step(state, loop._batch(data, idx), jax.random.key(i))
+def loss_after(model: Model, steps: int) -> float:
+  """The loss (d_loss for GANs) of the `steps`-th step from a fixed init on fixed batches, through
+  the loop's segment runner."""
+  n = model.examples_per_step * steps
+  run_segment = loop.make_segment_runner(model.train_step, model.examples_per_step, False, None,
+                                         data_lib.model_inputs)
+  data = jax.tree.map(jnp.asarray, _data(n, seed=1))
+  state, perm, key = model.init(jax.random.key(0)), jnp.arange(n), jax.random.key(1)
+  if steps > 1:
+    state, _ = run_segment(state, data, perm, key, 0, steps - 1)
+  _, metrics = run_segment(state, data, perm, key, steps - 1, steps)  # the last step alone
   return float(metrics["loss"] if "loss" in metrics else metrics["d_loss"])
 
 
@@ -200,11 +215,11 @@ def time_epochs(config: ml_collections.ConfigDict) -> list:
   """A full epoch of the MLP autoencoder on MNIST-sized uint8 data (shuffle, gather, scale, step)
   in each loop, against one reference: as many steps on one resident float batch, dispatched one
   by one (pure compute). The three take their timed epochs in turn."""
-  model = build("mlp_ae", 0, config.small)
+  model = build("mlp_ae", 0, config.small, config.dtype)
   per_step = model.examples_per_step
   steps = MNIST_TRAIN // per_step
   device = jax.local_devices()[0]
-  state = jax.device_put(precision.compute_in(model.init(jax.random.key(0)), config.dtype), device)
+  state = jax.device_put(model.init(jax.random.key(0)), device)
   held = {"state": state}
   step = jax.jit(model.train_step, donate_argnums=0)
   batch = jax.device_put(_first_batch(model, _data(per_step)), device)
@@ -218,7 +233,7 @@ def time_epochs(config: ml_collections.ConfigDict) -> list:
   data = jax.device_put(_data(MNIST_TRAIN), device)
 
   def epoch_runner(device_loop):
-    run_segment = loop.make_segment_runner(model.train_step, per_step, device_loop)
+    run_segment = loop.make_segment_runner(model.train_step, per_step, device_loop, None, data_lib.model_inputs)
 
     def run_epoch():
       perm = loop.epoch_permutation(jax.random.key(2), 0, MNIST_TRAIN)
@@ -263,7 +278,7 @@ def time_peers(rows: list, config: ml_collections.ConfigDict, makers: dict) -> l
   out = []
   for (name, batch_size), r in best.items():
     torch_step = makers[name](batch_size)
-    ours = loop_window(build(name, batch_size, config.small), config, r["loop"] == "device", mesh)
+    ours = loop_window(build(name, batch_size, config.small, config.dtype), config, r["loop"] == "device", mesh)
     t = bench.time_interleaved({"ours": ours, "torch": lambda: [torch_step() for _ in range(config.window)]},
                                config.window, config.repeats, config.warmup)
     out.append({"model": name, "batch_size": batch_size, "loop": r["loop"],
@@ -280,7 +295,7 @@ def run(config: ml_collections.ConfigDict) -> dict:
   jobs = [(name, b, mode) for name in config.models for b in config.batch_sizes for mode in modes]
   rows = []
   for name, b, mode in tqdm(jobs, desc="benchmark", unit="row", dynamic_ncols=True):
-    model = build(name, b, config.small)
+    model = build(name, b, config.small, config.dtype)
     flops = step_flops(model, config.dtype)
     t = time_loop(model, config, mode == "device", mesh)
     achieved = flops * 1000 / t["ms_per_step"]
@@ -291,8 +306,8 @@ def run(config: ml_collections.ConfigDict) -> dict:
            "achieved_flops": achieved,
            "mfu": achieved / (peak["flops"] * mesh.size) if peak["flops"] else None}
     if config.dtype != "float32" and mode == modes[0]:
-      row["loss"] = loss_after(model, config.dtype, config.loss_steps)
-      row["loss_float32"] = loss_after(model, "float32", config.loss_steps)
+      row["loss"] = loss_after(model, config.loss_steps)
+      row["loss_float32"] = loss_after(build(name, b, config.small), config.loss_steps)
       row["loss_relative_difference"] = abs(row["loss"] - row["loss_float32"]) / max(abs(row["loss_float32"]), 1e-12)
     rows.append(row)
   device = jax.devices()[0]
@@ -304,7 +319,8 @@ def run(config: ml_collections.ConfigDict) -> dict:
     result["epoch"] = time_epochs(config)
   if config.scaling and jax.device_count() > 1:
     result["scaling"] = [r for name in config.models for r in
-                         time_scaling(build(name, config.batch_sizes[0], config.small), config, jax.device_count())]
+                         time_scaling(build(name, config.batch_sizes[0], config.small, config.dtype), config,
+                                      jax.device_count())]
   else:
     result["scaling_note"] = f"{jax.device_count()} device(s): no scaling rows"
   return result

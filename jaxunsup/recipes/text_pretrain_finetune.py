@@ -1,7 +1,7 @@
 """Text: unsupervised pretraining of a text encoder, then a label sweep of sentiment classifiers.
 
 `train_and_evaluate(config, workdir)` is what experiments/text_pretrain_finetune.py runs. It
-shares the image sweep's machinery (jaxunsup/pretrain_finetune.py): the same cells, budgets,
+shares the image sweep's machinery (jaxunsup/sweep.py): the same cells, budgets,
 balanced subsets, resume rules, summary and figures. Layout of a workdir:
   tokenizer.json             built from the train split; refused if it no longer matches
   pretrain/OBJECTIVE/        one loop workdir per pretraining objective, with its tokenizer.json
@@ -11,8 +11,6 @@ balanced subsets, resume rules, summary and figures. Layout of a workdir:
                              nearest test sentences of a few queries in each pretrained encoder
 """
 
-import functools
-import json
 import os
 import time
 
@@ -20,20 +18,34 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import finetune, pretrain_finetune, text_pretrain
+from jaxunsup import finetune, models, pretrain, sweep
 from jaxunsup.errors import UsageError
-from jaxunsup.models.heads import EncoderClassifier
+from jaxunsup.objectives import registry
 from jaxunsup.text import probes
 from jaxunsup.text import tokenizer as tokenizer_lib
 from jaxunsup.train import workdir as workdir_lib
 
 
+FAMILY = "text_pretrain"
+
+
 def _check_choices(config: ml_collections.ConfigDict) -> None:
   data_lib.text_spec(config.data.name)
+  models.check_text_encoder(config.model)
   for objective in config.pretrain.objectives:
-    text_pretrain.check_objective(objective)
-  text_pretrain.check_model(config.model, config.pretrain.objectives)
-  pretrain_finetune.check_sweep_lists(config)
+    pretrain.check_objective(objective, FAMILY)
+    if objective != pretrain.NONE:  # the objective's own demands on the encoder
+      registry.get(FAMILY, objective).check(ml_collections.ConfigDict({"objective": objective, "model": config.model}))
+  sweep.check_sweep_lists(config)
+
+
+def encoder_description(config: ml_collections.ConfigDict) -> dict:
+  """What a pretrained encoder must share with a fine-tune config: model and tokenizer."""
+  m = config.model
+  fields = ("encoder", "embed_dim") + (("features", "kernel") if m.encoder == "conv"
+                                       else ("cell", "hidden", "bidirectional"))
+  return {**{k: list(m[k]) if k == "features" else m[k] for k in fields},
+          "tokenizer": config.tokenizer.fingerprint}
 
 
 def _tokenizer(config: ml_collections.ConfigDict, texts: list, workdir: str) -> tokenizer_lib.Tokenizer:
@@ -51,21 +63,14 @@ def _tokenizer(config: ml_collections.ConfigDict, texts: list, workdir: str) -> 
 def _init_from_encoder(config: ml_collections.ConfigDict, tok: tokenizer_lib.Tokenizer) -> tuple:
   """(objective, params) of `finetune.init_from`, checked against this config's model and tokenizer."""
   path = config.finetune.init_from
-  phase = text_pretrain.read_phase_config(path)
+  phase = pretrain.read_phase_config(path, FAMILY)
   here = ml_collections.ConfigDict({"model": config.model, "tokenizer": {"fingerprint": tok.fingerprint()}})
-  wanted, found = text_pretrain.encoder_description(here), text_pretrain.encoder_description(phase)
+  wanted, found = encoder_description(here), encoder_description(phase)
   if wanted != found:
     diffs = ", ".join(f"{k} {found.get(k)} there, {wanted[k]} here" for k in wanted if wanted[k] != found.get(k))
     raise UsageError(f"init_from {path} was pretrained with another encoder or tokenizer ({diffs})")
-  _, _, params = text_pretrain.load_encoder(path)
+  _, _, params = pretrain.load_encoder(path, FAMILY)
   return phase.objective, params
-
-
-@functools.lru_cache(maxsize=8)
-def _model(model_json: str, vocab_size: int, num_classes: int) -> EncoderClassifier:
-  # One classifier object per config: jit keys its caches on it, so cells share compiled steps.
-  model = ml_collections.ConfigDict(json.loads(model_json))
-  return EncoderClassifier(text_pretrain.build_encoder(model, vocab_size), num_classes)
 
 
 def _encode(tok: tokenizer_lib.Tokenizer, split: dict) -> tuple:
@@ -115,7 +120,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   init = _init_from_encoder(config, tok) if config.finetune.init_from else None
   train, train_stats = _encode(tok, raw["train"])
   test, test_stats = _encode(tok, raw["test"])
-  subsets = pretrain_finetune.label_subsets(config, train["label"])  # refuses too many labels early
+  subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels early
   workdir_lib.check_config(config, workdir, has_checkpoint=False)
   os.makedirs(workdir, exist_ok=True)
   workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
@@ -129,29 +134,30 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pretrain_info, results, encoders, seq_ae = {}, [], {}, None
   objectives = [init[0]] if init else list(config.pretrain.objectives)
   eval_ids = test["ids"][:config.pretrain.eval_examples]
-  model = _model(config.model.to_json(sort_keys=True), tok.vocab_size, spec.num_classes)
+  input_spec = data_lib.specs.text_input(name, tok.max_len, tok.vocab_size)
   for objective in objectives:
     if init:
       params = init[1]
       pretrain_info[objective] = {"init_from": config.finetune.init_from}
-    elif objective == "none":
+    elif objective == pretrain.NONE:
       params = None
     else:
       phase_dir = os.path.join(workdir, "pretrain", objective)
       os.makedirs(phase_dir, exist_ok=True)
       tok.save(phase_dir)
-      result = text_pretrain.run(config, objective, phase_dir, tok, unlabelled, eval_ids)
-      params = result.state.encoder.params
+      phase = pretrain.phase_config(config, objective, FAMILY, tokenizer=tok)
+      result = pretrain.run(phase, phase_dir, {"ids": unlabelled}, eval_ids, input_spec, FAMILY)
+      params = registry.build(FAMILY, objective, phase, input_spec).encoder_params(result.state)
       seq_ae = result.state if objective == "seq_autoencoder" else seq_ae
       pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
                                   "workdir": phase_dir}
     if params is not None:
-      encoders[objective] = (model.encoder, params)
-    results += pretrain_finetune.run_cells(config, workdir, objective, model, params, train, test, subsets)
+      encoders[objective] = (models.build_encoder(config.model, input_spec), params)
+    results += sweep.run_cells(config, workdir, objective, input_spec, params, train, test, subsets)
 
   with open(os.path.join(workdir, "examples.md"), "w") as f:
     f.write(examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
   stats = {"vocab_size": tok.vocab_size, "max_len": tok.max_len, "fingerprint": tok.fingerprint(),
            "train": train_stats, "test": test_stats}
-  return pretrain_finetune.write_sweep(config, workdir, results, subsets, spec.num_classes,
+  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes,
                                        len(train["label"]), pretrain_info, t0, tokenizer=stats)

@@ -1,15 +1,10 @@
-"""Unsupervised pretraining, then a label-efficiency sweep of fine-tuning evaluations.
+"""The label sweep shared by the image and text pretraining recipes: cells, their results,
+and the tables and figures over seeds.
 
-`train_and_evaluate(config, workdir)` is what experiments/pretrain_finetune.py runs. Layout of a
-workdir:
-  pretrain/OBJECTIVE/        one loop workdir per pretraining objective (none has none)
-  finetune/CELL/             one loop workdir per trained cell, result.json in every cell
-  summary.json, label_sweep.md, label_sweep.png
-Cells are (objective, evaluation, labels per class, seed); a finished cell is never run twice,
-so a killed sweep picks up where it stopped, and an unfinished one resumes from its checkpoint.
+Cells are (objective, evaluation, labels per class, seed); each trained cell is one loop workdir
+under finetune/, with result.json once finished, so a killed sweep picks up where it stopped.
 """
 
-import functools
 import json
 import os
 import time
@@ -18,22 +13,14 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxunsup import data as data_lib
-from jaxunsup import finetune, pretrain, viz
+from jaxunsup import finetune, viz
 from jaxunsup.data.subsets import balanced_subset
 from jaxunsup.errors import UsageError
-from jaxunsup.models.heads import EncoderClassifier
 from jaxunsup.train import loop
 from jaxunsup.train import workdir as workdir_lib
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILE = "result.json"
-
-
-def _check_choices(config: ml_collections.ConfigDict) -> None:
-  for objective in config.pretrain.objectives:
-    pretrain.check_objective(objective)
-  check_sweep_lists(config)
 
 
 def check_sweep_lists(config: ml_collections.ConfigDict) -> None:
@@ -48,46 +35,14 @@ def check_sweep_lists(config: ml_collections.ConfigDict) -> None:
                        f"distinct values, got {values!r}")
 
 
-def _init_from_encoder(config: ml_collections.ConfigDict) -> tuple:
-  """(objective, encoder, params) of `finetune.init_from`, checked against this config's model."""
-  path = config.finetune.init_from
-  phase = pretrain.read_phase_config(path)
-  wanted = pretrain.encoder_description(ml_collections.ConfigDict({"model": config.model}))
-  found = pretrain.encoder_description(phase)
-  if wanted != found:
-    diffs = ", ".join(f"{k} {found[k]} there, {wanted[k]} here" for k in wanted if wanted[k] != found[k])
-    raise UsageError(f"init_from {path} was pretrained with another encoder ({diffs})")
-  _, encoder, params = pretrain.load_encoder(path)
-  return phase.objective, encoder, params
-
-
-# The classifier and the optimizers are made once per config in a process: jit keys its caches on
-# these objects, so every cell (and later sweeps in tests and notebooks) reuses the compiled steps.
-@functools.lru_cache(maxsize=8)
-def _model(model_json: str, num_classes: int) -> EncoderClassifier:
-  return EncoderClassifier(pretrain.build_encoder(ml_collections.ConfigDict(json.loads(model_json))),
-                           num_classes)
-
-
-@functools.lru_cache(maxsize=32)
-def _optimizer(finetune_json: str, evaluation: str, steps: int):
-  return finetune.make_optimizer(ml_collections.ConfigDict(json.loads(finetune_json)),
-                                 evaluation == "linear_probe", steps)
-
-
-def _optimizer_for(ft: ml_collections.ConfigDict, evaluation: str, labelled_examples: int):
-  fields = json.dumps({k: ft[k] for k in ("schedule", "head_lr", "encoder_lr")}, sort_keys=True)
-  return _optimizer(fields, evaluation, finetune.cell_steps(ft, labelled_examples))
-
-
 def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> str:
   return f"{objective}_{evaluation}_{per_class or 'all'}pc_seed{seed}"
 
 
-def run_cells(config, workdir, objective, model, params, train, test, subsets) -> list:
-  """Every (evaluation, labels, seed) cell of one objective; returns result dicts."""
-  num_classes = model.num_classes
-  key = finetune.input_key(train)
+def run_cells(config, workdir, objective, spec, params, train, test, subsets) -> list:
+  """Every (evaluation, labels, seed) cell of one objective (`params`: its pretrained encoder, None
+  from scratch); returns result dicts."""
+  key = spec.key
   results = []
   for evaluation in config.finetune.evaluations:
     for (per_class, seed), idx in subsets.items():
@@ -99,15 +54,15 @@ def run_cells(config, workdir, objective, model, params, train, test, subsets) -
         continue
       labelled = {key: train[key][idx], "label": train["label"][idx]}
       t0 = time.perf_counter()
-      tx = _optimizer_for(config.finetune, evaluation, len(idx))
       if evaluation == "knn":
+        parts = finetune.cell_parts(config, evaluation, len(idx), spec)
         enc_params = params
         if enc_params is None:  # the from-scratch encoder, initialised as a trained cell would be
-          rng = jax.random.fold_in(jax.random.key(seed), loop.INIT)
-          enc_params = finetune.init_state(model, None, train[key][0], rng, tx).params["encoder"]
-        acc = finetune.knn_accuracy(model.encoder, enc_params, labelled, test, config.finetune, num_classes)
+          enc_params = parts.encoder_params(parts.init(jax.random.fold_in(jax.random.key(seed), loop.INIT)))
+        acc = finetune.knn_accuracy(parts.modules["encoder"], enc_params, labelled, test, config.finetune,
+                                    spec.num_classes)
       else:
-        acc = finetune.train_cell(config, evaluation, cell_dir, model, params, labelled, test, seed, tx)
+        acc = finetune.train_cell(config, evaluation, cell_dir, spec, params, labelled, test, seed)
       result = {"objective": objective, "evaluation": evaluation, "labels_per_class": per_class,
                 "labelled_examples": len(idx), "seed": seed, "test_accuracy": acc,
                 "seconds": round(time.perf_counter() - t0, 2)}
@@ -151,39 +106,6 @@ def label_subsets(config: ml_collections.ConfigDict, train_labels_N: np.ndarray)
   """The labelled subsets of every (labels per class, seed); UsageError if a class has too few."""
   return {(per_class, seed): balanced_subset(train_labels_N, per_class, seed)
           for per_class in config.finetune.labels_per_class for seed in config.finetune.seeds}
-
-
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Pretrains every objective, runs the label sweep, writes summary.json and figures."""
-  _check_choices(config)
-  init = _init_from_encoder(config) if config.finetune.init_from else None
-  train, test = data_lib.load_splits(config.data)
-  subsets = label_subsets(config, train["label"])  # refuses too many labels before anything is written
-  workdir_lib.check_config(config, workdir, has_checkpoint=False)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
-
-  t0 = time.perf_counter()
-  pretrain_info, results = {}, []
-  objectives = [init[0]] if init else list(config.pretrain.objectives)
-  eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
-  model = _model(config.model.to_json(sort_keys=True), data_lib.num_classes(config.data.name))
-  for objective in objectives:
-    if init:
-      params = init[2]
-      pretrain_info[objective] = {"init_from": config.finetune.init_from}
-    elif objective == "none":
-      params = None
-    else:
-      phase_dir = os.path.join(workdir, "pretrain", objective)
-      result = pretrain.run(config, objective, phase_dir, train, eval_x)
-      params = result.state.encoder.params
-      pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
-                                  "workdir": phase_dir}
-    results += run_cells(config, workdir, objective, model, params, train, test, subsets)
-
-  return write_sweep(config, workdir, results, subsets, data_lib.num_classes(config.data.name),
-                     len(train["label"]), pretrain_info, t0)
 
 
 def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, subsets: dict,

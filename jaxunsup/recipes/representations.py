@@ -7,21 +7,19 @@
 """
 
 import dataclasses
-import functools
-import json
 import os
 import time
 from typing import Callable, Optional
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from sklearn.manifold import TSNE
 from tqdm import tqdm
 
-from jaxunsup import autoencoder, configs, finetune, pretrain, viz
+from jaxunsup import configs, pretrain, trained, viz
 from jaxunsup import data as data_lib
+from jaxunsup.chunked import map_in_chunks
 from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
@@ -29,7 +27,7 @@ from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
-from jaxunsup.objectives import vae
+from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 from jaxunsup.train import workdir as workdir_lib
 
@@ -71,25 +69,21 @@ def pca_representation(train_images: np.ndarray, dim: int) -> Representation:
 
 
 def load_source(workdir: str, dataset: str) -> Representation:
-  """The representation of a trained workdir: an autoencoder-family run or a SimCLR pretraining."""
-  path = os.path.join(workdir, workdir_lib.CONFIG_FILE)
-  if not os.path.exists(path):
-    raise UsageError(f"source {workdir} has no {workdir_lib.CONFIG_FILE}; train it first (see README)")
-  with open(path) as f:
-    config = json.load(f)
+  """The representation of a trained workdir: any run whose objective has an encoder."""
+  config = trained.read_config(workdir)
   if config.get("data", {}).get("name") != dataset:
     raise UsageError(f"source {workdir} was trained on {config.get('data', {}).get('name')!r}, "
                      f"not {dataset!r}")
+  model = trained.load(workdir)
+  if model.parts.encode is None:
+    raise UsageError(f"source {workdir} is a {model.objective.family} run of {model.name!r}, "
+                     "which has no encoder to study")
   name = os.path.basename(os.path.normpath(workdir))
-  if config.get("objective") == "simclr":
-    _, encoder, params = pretrain.load_encoder(workdir)
-    return Representation(name, "simclr", encoder.out_dim,
-                          lambda x: finetune.in_chunks(encoder.apply, params, x), on_sphere=True)
-  if config.get("model", {}).get("name") in ("mlp", "conv", "denoising", "vae"):
-    model = autoencoder.load(workdir)
-    return Representation(name, "vae" if model.is_vae else "autoencoder", model.config.model.latent_dim,
-                          model.encode, model.reconstruct)
-  raise UsageError(f"source {workdir} is neither an autoencoder-family run nor a SimCLR pretraining")
+  dim = int(model.encode(np.zeros((1, *model.spec.shape), np.uint8)).shape[-1])
+  has_decoder = model.parts.decode is not None
+  kind = ("vae" if model.parts.sample is not None else "autoencoder") if has_decoder else model.name
+  return Representation(name, kind, dim, model.encode, model.reconstruct if has_decoder else None,
+                        on_sphere=model.parts.unit_features)
 
 
 def check(config: ml_collections.ConfigDict) -> None:
@@ -205,45 +199,39 @@ def one_class_simclr_config(config, normal_class: int) -> ml_collections.ConfigD
   c.pretrain.update(block.pretrain.to_dict())
   c.augment.update(block.augment.to_dict())
   _one_class_run(c, c.pretrain, config)
-  phase = pretrain.phase_config(c, "simclr")
+  phase = pretrain.phase_config(c, "simclr")  # the sweep's SimCLR run of this block
   phase.normal_class = normal_class
   return phase
+
+
+def _one_class_train(c, family: str, normal: dict, workdir: str):
+  """Trains (or resumes) the one-class model of config `c` on the normal images in `workdir`;
+  returns (parts, state). The AUROC is its evaluation: the loop's periodic eval would only compile
+  more."""
+  objective = registry.get(family, c.objective if family == "pretrain" else c.model.name)
+  parts = registry.parts(objective, c, data_lib.input_spec(c.data.name))
+  task = loop.Task(init=parts.init, train_step=parts.train_step, evaluate=lambda s, r: {},
+                   examples_per_step=parts.examples_per_step, prepare=data_lib.model_inputs)
+  return parts, loop.train(c, workdir, task, {"image": normal["image"]}).state
 
 
 def _one_class_simclr_scores(config, normal: dict, test: dict, workdir: str) -> np.ndarray:
   """SimCLR trained (or resumed) on the normal class only; the score is the mean distance between
   a test image's unit-normalised features and its `knn_k` nearest normal train images'."""
-  c = one_class_simclr_config(config, int(normal["label"][0]))
-  eval_x = test["image"][:c.eval.examples].astype(np.float32) / 255.0
-  state = loop.train(c, workdir, pretrain.make_task(c, normal["image"].shape[1:], eval_x), normal).state
-  encoder = pretrain.build_encoder(c.model)
-  unit = [anomaly_lib.unit(finetune.in_chunks(encoder.apply, state.encoder.params, split["image"]))
+  parts, state = _one_class_train(one_class_simclr_config(config, int(normal["label"][0])), "pretrain",
+                                  normal, workdir)
+  unit = [anomaly_lib.unit(map_in_chunks(lambda x: parts.encode(state, x), split["image"]))
           for split in (normal, test)]
   return anomaly_lib.knn_distance(*unit, config.anomaly.knn_k)
 
 
-@functools.partial(jax.jit, static_argnums=2)
-def _neg_elbo(state, x_BxHxWxC, samples: int, rng):
-  values = jax.vmap(lambda key: vae.elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
-  return -jnp.mean(values, axis=0)
-
-
 def _one_class_scores(config, model: str, normal: dict, test: dict, workdir: str) -> np.ndarray:
-  """Trains (or resumes) the one-class model in `workdir` and scores every test image."""
-  c = one_class_config(config, model, int(normal["label"][0]))
-  image_shape = normal["image"].shape[1:]
+  """Trains (or resumes) the one-class model in `workdir` and scores every test image with its
+  objective's anomaly score."""
+  parts, state = _one_class_train(one_class_config(config, model, int(normal["label"][0])), "autoencoder",
+                                  normal, workdir)
   x_test = test["image"].astype(np.float32) / 255.0
-  # The AUROC below is this model's evaluation; the loop's periodic eval would only compile more.
-  task = dataclasses.replace(autoencoder.make_task(c, image_shape, x_test[:1]), evaluate=lambda s, r: {})
-  state = loop.train(c, workdir, task, normal).state
-  ae = autoencoder.Autoencoder(c, state, tuple(image_shape))
-  if model == "autoencoder":
-    recon = ae.reconstruct(test["image"])
-    return np.mean(np.square(recon - x_test), axis=(1, 2, 3))
-  key = jax.random.key(config.seed)
-  return np.concatenate([np.asarray(_neg_elbo(state, jnp.asarray(x_test[i:i + 1000]),
-                                              config.anomaly.elbo_samples, jax.random.fold_in(key, i)))
-                         for i in range(0, len(x_test), 1000)])
+  return parts.anomaly_score(state, x_test, jax.random.key(config.seed), config.anomaly.elbo_samples)
 
 
 def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dict:

@@ -1,0 +1,92 @@
+"""The autoencoder family (mlp, conv, denoising, vae): training, evaluation and a model API.
+
+`train_and_evaluate(config, workdir)` is what experiments/autoencoder.py runs; `load(workdir)`
+gives notebooks a `trained.Model` with `encode`, `reconstruct` and (for the VAE) `sample`. Every
+registered objective of the autoencoder family trains here.
+"""
+
+import os
+
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxunsup import data as data_lib
+from jaxunsup import trained, viz
+from jaxunsup.eval import pca as pca_lib
+from jaxunsup.objectives import registry
+from jaxunsup.train import loop
+from jaxunsup.train.metrics_writer import read_metrics
+from jaxunsup.train.workdir import write_json
+
+SUMMARY_FILE = "summary.json"
+
+
+def check(config: ml_collections.ConfigDict) -> registry.Objective:
+  """The objective `config.model.name` names; UsageError on a bad name or setting."""
+  objective = registry.get("autoencoder", config.model.name)
+  objective.check(config)
+  return objective
+
+
+def make_task(config: ml_collections.ConfigDict, spec, eval_x_NxHxWxC: np.ndarray) -> loop.Task:
+  """The loop's view of the configured model: its objective's parts and a cheap periodic eval."""
+  parts = registry.parts(check(config), config, spec)
+  eval_x = jnp.asarray(eval_x_NxHxWxC)
+  return loop.Task(init=parts.init, train_step=parts.train_step, examples_per_step=parts.examples_per_step,
+                   evaluate=lambda state, rng: registry.float_scores(parts.evaluate(state, eval_x, rng)),
+                   prepare=data_lib.model_inputs)
+
+
+def write_figures(workdir: str, model: trained.Model, x_test: np.ndarray, labels: np.ndarray,
+                  class_names) -> None:
+  """Reconstructions, latent map, curves, and VAE samples as PNGs in `workdir`."""
+  name = f"{model.config.model.name} on {model.config.data.name}"
+  viz.save_reconstructions(os.path.join(workdir, "reconstructions.png"), x_test[:40],
+                           model.reconstruct(x_test[:40]), f"{name}: test reconstructions")
+  n = min(5000, len(x_test))
+  viz.save_latent_scatter(os.path.join(workdir, "latent.png"), model.encode(x_test[:n]), labels[:n],
+                          f"{name}: test latents (latent_dim={model.config.model.latent_dim})",
+                          class_names)
+  rows = read_metrics(workdir)
+  viz.save_curves(os.path.join(workdir, "curves.png"), rows,
+                  ["train/loss", "eval/mse", "eval/elbo"], name)
+  if model.parts.sample is not None:
+    viz.save_grid(os.path.join(workdir, "samples.png"), model.sample(100, model.config.seed),
+                  f"{name}: samples (Bernoulli means)")
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains the configured autoencoder in `workdir` (resuming if possible); returns the summary."""
+  objective = check(config)  # validate names before touching data or the workdir
+  train, test = data_lib.load_splits(config.data)
+  spec = data_lib.input_spec(config.data.name)
+  image_shape = spec.shape
+  x_test = test["image"].astype(np.float32) / 255.0
+  task = make_task(config, spec, x_test[:config.eval.examples])
+  result = loop.train(config, workdir, task, train)
+  model = trained.Model(config, result.state, spec, objective)
+
+  recon = model.reconstruct(x_test)
+  test_mse = float(np.mean(np.square(recon - x_test)))
+  pixels = int(np.prod(image_shape))
+  x_train = train["image"].reshape((len(train["image"]), -1)).astype(np.float32) / 255.0
+  pca_mse = pca_lib.reconstruction_mse(x_train, x_test.reshape((len(x_test), -1)), config.model.latent_dim)
+  summary = {"dataset": config.data.name, "model": config.model.name,
+             "latent_dim": config.model.latent_dim, "steps": result.steps,
+             "train_seconds": round(result.train_seconds, 2), "test_mse": test_mse,
+             "test_sse_per_image": test_mse * pixels, "pca_test_mse": pca_mse,
+             "pca_test_sse_per_image": pca_mse * pixels}
+  if model.parts.test_scores is not None:
+    summary.update(model.parts.test_scores(model.state, x_test))
+  if model.parts.sample is not None:
+    samples = model.sample(config.eval.num_samples, config.seed)
+    np.save(os.path.join(workdir, "samples.npy"), np.round(samples * 255).astype(np.uint8))
+  write_figures(workdir, model, x_test, test["label"], data_lib.spec(config.data.name).class_names)
+  write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  return summary
+
+
+def load(workdir: str) -> trained.Model:
+  """The model saved in `workdir` (its latest checkpoint), ready to encode and reconstruct."""
+  return trained.load(workdir)

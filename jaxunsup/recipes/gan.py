@@ -1,0 +1,127 @@
+"""GANs (mlp, dcgan, wgan_gp, cgan): training, sample-quality evaluation and a sampling API.
+
+`train_and_evaluate(config, workdir)` is what experiments/gan.py runs; `load(workdir)` gives
+notebooks a `GAN` with `sample`, `generate` and `interpolate`; `write_samples` is the launcher's
+`--mode=sample`.
+"""
+
+import glob
+import os
+
+import ml_collections
+import numpy as np
+
+from jaxunsup import data as data_lib
+from jaxunsup import trained, viz
+from jaxunsup.errors import UsageError
+from jaxunsup.eval.sample_quality import SampleScorer, cached_scorer
+from jaxunsup.objectives import registry
+from jaxunsup.train import loop
+from jaxunsup.train.metrics_writer import read_metrics
+from jaxunsup.trained import to_uint8
+from jaxunsup.train.workdir import write_json
+
+SUMMARY_FILE = "summary.json"
+PROGRESS_DIR = "progress"
+
+def check(config: ml_collections.ConfigDict) -> registry.Objective:
+  """The objective `config.model.name` names; UsageError on a bad name or setting."""
+  objective = registry.get("gan", config.model.name)
+  objective.check(config)
+  return objective
+
+
+def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer, workdir: str) -> loop.Task:
+  """The loop's view of a GAN. Each eval scores `eval.periodic_samples` samples (fixed noise) and
+  saves the fixed-noise grid samples under progress/ for the progress figure."""
+  objective = check(config)
+  parts = registry.parts(objective, config, spec)
+  ec = config.eval
+  eval_seed = config.seed + 1  # the same noise at every eval, so the figures show progress
+
+  def evaluate(state, rng):
+    del rng
+    model = trained.GAN(config, state, spec, objective)
+    step_num = int(state.gen.step)
+    samples = model.sample(ec.periodic_samples, eval_seed)
+    scores = scorer(samples, model.default_labels(len(samples)))
+    out = {k: float(v) for k, v in scores.items() if k not in ("num_samples", "evaluator_test_accuracy")}
+    if config.model.ema_decay:
+      out["ema_fid"] = float(scorer(model.sample(ec.periodic_samples, eval_seed, ema=True))["fid"])
+    os.makedirs(os.path.join(workdir, PROGRESS_DIR), exist_ok=True)
+    np.save(os.path.join(workdir, PROGRESS_DIR, f"step_{step_num:08d}.npy"), to_uint8(samples[:ec.grid_samples]))
+    return out
+
+  return loop.Task(init=parts.init, train_step=parts.train_step, evaluate=evaluate,
+                   examples_per_step=parts.examples_per_step, prepare=data_lib.model_inputs,
+                   show=("d_loss", "g_loss"))
+
+
+def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_names) -> None:
+  """samples.png, progress.png (fixed noise over training), interpolation.png, curves.png, and
+  class_grid.png for conditional models."""
+  name = f"{model.config.model.name} on {model.config.data.name}"
+  viz.save_grid(os.path.join(workdir, "samples.png"), samples[:100], f"{name}: samples")
+  snapshots = sorted(glob.glob(os.path.join(workdir, PROGRESS_DIR, "step_*.npy")))
+  if snapshots:
+    steps = [int(os.path.basename(p)[5:13]) for p in snapshots]
+    rows = np.concatenate([np.load(p).astype(np.float32) / 255 for p in snapshots])
+    viz.save_grid(os.path.join(workdir, "progress.png"), rows,
+                  f"{name}: fixed noise at steps {', '.join(map(str, steps))} (one row each)",
+                  ncol=len(rows) // len(snapshots))
+  steps = 10
+  viz.save_grid(os.path.join(workdir, "interpolation.png"), model.interpolate(5, steps, model.config.seed),
+                f"{name}: straight lines in z (one pair per row)", ncol=steps)
+  if model.num_classes:
+    per_class = 10
+    labels = np.repeat(np.arange(model.num_classes), per_class)
+    viz.save_grid(os.path.join(workdir, "class_grid.png"),
+                  model.generate(model.latents(len(labels), model.config.seed), labels),
+                  f"{name}: one row per class ({', '.join(class_names)})", ncol=per_class)
+  viz.save_curves(os.path.join(workdir, "curves.png"), read_metrics(workdir),
+                  ["train/d_loss", "train/g_loss", "eval/fid", "eval/precision", "eval/recall"], name)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains the configured GAN in `workdir` (resuming if possible), scores it, returns the summary."""
+  objective = check(config)  # validate before touching data or the workdir
+  train, _ = data_lib.load_splits(config.data)
+  spec = data_lib.input_spec(config.data.name)
+  scorer = cached_scorer(config.data.name, config.eval.k)
+  task = make_task(config, spec, scorer, workdir)
+  result = loop.train(config, workdir, task, train)
+  model = trained.GAN(config, result.state, spec, objective)
+
+  samples = model.sample(config.eval.num_samples, config.seed)
+  labels = model.default_labels(len(samples))
+  summary = {"dataset": config.data.name, "model": config.model.name, "steps": result.steps,
+             "train_seconds": round(result.train_seconds, 2), **scorer(samples, labels)}
+  if config.model.ema_decay:
+    ema = scorer(model.sample(config.eval.num_samples, config.seed, ema=True), labels)
+    summary.update({f"ema_{k}": v for k, v in ema.items() if k not in ("num_samples", "evaluator_test_accuracy")})
+  np.save(os.path.join(workdir, "samples.npy"), to_uint8(samples))
+  write_figures(workdir, model, samples, data_lib.spec(config.data.name).class_names)
+  write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  return summary
+
+
+def load(workdir: str) -> trained.GAN:
+  """The GAN saved in `workdir` (its latest checkpoint)."""
+  model = trained.load(workdir)
+  if not isinstance(model, trained.GAN):
+    raise UsageError(f"{workdir} holds a {model.objective.family} run, not a GAN")
+  return model
+
+
+def write_samples(workdir: str, out: str, num: int, seed: int, ema: bool = False) -> str:
+  """`num` uint8 samples of the GAN in `workdir` to the .npy file `out`, which must not exist."""
+  if num < 1:
+    raise UsageError(f"--num_samples must be positive, got {num}")
+  if os.path.exists(out):
+    raise UsageError(f"{out} exists; choose another --out (nothing is overwritten)")
+  model = load(workdir)
+  images = to_uint8(model.sample(num, seed, ema=ema))
+  tmp = out + ".tmp.npy"
+  np.save(tmp, images)
+  os.replace(tmp, out)
+  return out

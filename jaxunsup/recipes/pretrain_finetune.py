@@ -1,0 +1,85 @@
+"""Unsupervised pretraining, then a label-efficiency sweep of fine-tuning evaluations.
+
+`train_and_evaluate(config, workdir)` is what experiments/pretrain_finetune.py runs. Layout of a
+workdir:
+  pretrain/OBJECTIVE/        one loop workdir per pretraining objective (none has none)
+  finetune/CELL/             one loop workdir per trained cell, result.json in every cell
+  summary.json, label_sweep.md, label_sweep.png
+Cells (jaxunsup/sweep.py) are (objective, evaluation, labels per class, seed); a finished cell is
+never run twice, so a killed sweep picks up where it stopped, and an unfinished one resumes from
+its checkpoint. Every registered objective of the `pretrain` family can be swept.
+"""
+
+import os
+import time
+
+import ml_collections
+import numpy as np
+
+from jaxunsup import data as data_lib
+from jaxunsup import pretrain, sweep
+from jaxunsup.errors import UsageError
+from jaxunsup.objectives import registry
+from jaxunsup.train import workdir as workdir_lib
+
+
+def _check_choices(config: ml_collections.ConfigDict) -> None:
+  for objective in config.pretrain.objectives:
+    pretrain.check_objective(objective)
+  sweep.check_sweep_lists(config)
+
+
+def encoder_description(config: ml_collections.ConfigDict) -> dict:
+  """The conv backbone's architecture as an experiment or pretraining config records it."""
+  m = config.model
+  return {"features": list(m.features), "stage_convs": m.get("stage_convs", 1),
+          "rep_dim": m.rep_dim if "rep_dim" in m else m.latent_dim, "activation": m.activation}
+
+
+def _init_from_encoder(config: ml_collections.ConfigDict) -> tuple:
+  """(objective, params) of `finetune.init_from`, checked against this config's model."""
+  path = config.finetune.init_from
+  phase = pretrain.read_phase_config(path)
+  wanted = encoder_description(ml_collections.ConfigDict({"model": config.model}))
+  found = encoder_description(phase)
+  if wanted != found:
+    diffs = ", ".join(f"{k} {found[k]} there, {wanted[k]} here" for k in wanted if wanted[k] != found[k])
+    raise UsageError(f"init_from {path} was pretrained with another encoder ({diffs})")
+  _, _, params = pretrain.load_encoder(path)
+  return phase.objective, params
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Pretrains every objective, runs the label sweep, writes summary.json and figures."""
+  _check_choices(config)
+  init = _init_from_encoder(config) if config.finetune.init_from else None
+  train, test = data_lib.load_splits(config.data)
+  subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels before anything is written
+  workdir_lib.check_config(config, workdir, has_checkpoint=False)
+  os.makedirs(workdir, exist_ok=True)
+  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
+
+  t0 = time.perf_counter()
+  pretrain_info, results = {}, []
+  objectives = [init[0]] if init else list(config.pretrain.objectives)
+  eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
+  spec = data_lib.input_spec(config.data.name)
+  for objective in objectives:
+    if init:
+      params = init[1]
+      pretrain_info[objective] = {"init_from": config.finetune.init_from}
+    elif objective == pretrain.NONE:
+      params = None
+    else:
+      phase_dir = os.path.join(workdir, "pretrain", objective)
+      phase = pretrain.phase_config(config, objective)
+      result = pretrain.run(phase, phase_dir, train, eval_x, spec)
+      params = registry.build("pretrain", objective, phase, spec).encoder_params(result.state)
+      pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
+                                  "workdir": phase_dir}
+    results += sweep.run_cells(config, workdir, objective, spec, params, train, test, subsets)
+
+  return sweep.write_sweep(config, workdir, results, subsets, data_lib.num_classes(config.data.name),
+                     len(train["label"]), pretrain_info, t0)
+
+
