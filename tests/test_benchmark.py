@@ -9,7 +9,7 @@ import pytest
 
 from jaxunsup import bench
 from jaxunsup.recipes import benchmark
-from jaxunsup.configs.benchmark import MODELS, get_config
+from jaxunsup.configs.benchmark import get_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "benchmark.py")
@@ -30,17 +30,17 @@ def test_smoke_run_times_every_model(tmp_path):
   with open(tmp_path / "benchmark.json") as f:
     result = json.load(f)
   assert result["platform"] == "cpu" and result["device_count"] == 1 and result["peak"]["flops"] > 0
-  assert [r["model"] for r in result["rows"]] == list(MODELS)
+  assert [r["model"] for r in result["rows"]] == list(get_config("smoke").models)
   for r in result["rows"]:
     assert ROW_KEYS <= set(r)
     assert r["min_ms"] <= r["ms_per_step"] <= r["max_ms"] and r["flops_per_step"] > 0 and 0 < r["mfu"]
     assert r["samples_per_second"] == pytest.approx(r["examples_per_step"] * r["steps_per_second"])
   table = (tmp_path / "benchmark.md").read_text()
-  assert "| mlp_ae | 16 | host |" in table and "MFU" in table and "no scaling rows" in table
+  assert "| autoencoder/mlp | 16 | host |" in table and "MFU" in table and "no scaling rows" in table
 
 
 def test_scaling_rows_on_two_simulated_devices(tmp_path):
-  proc = _run(f"--workdir={tmp_path}", "--config.models=('mlp_ae',)", devices=2)
+  proc = _run(f"--workdir={tmp_path}", "--config.models=('autoencoder/mlp',)", devices=2)
   assert proc.returncode == 0, proc.stderr[-2000:]
   with open(tmp_path / "benchmark.json") as f:
     result = json.load(f)
@@ -62,9 +62,16 @@ def test_interleaved_windows_take_turns_after_their_warmups():
   assert set(t) == {"a", "b"} and t["a"]["repeats"] == 3 and t["a"]["min_ms"] <= t["a"]["ms_per_step"]
 
 
+def test_every_registered_image_objective_is_a_benchmark_model_with_overrides():
+  names = benchmark.model_names(["all", "gan/dcgan"])
+  assert {"autoencoder/vae", "gan/cgan", "pretrain/simclr"} <= set(names) and names.count("gan/dcgan") == 1
+  model = benchmark.build("gan/dcgan:model.gen_upsampling=transposed,train.gen_lr=1e-3", 16, small=True)
+  assert model.name.startswith("gan/dcgan:") and model.examples_per_step == 16
+
+
 def test_bfloat16_rows_compare_the_loss_with_float32():
   config = get_config("smoke")
-  config.update(models=("mlp_ae", "dcgan"), dtype="bfloat16", scaling=False)
+  config.update(models=("autoencoder/mlp", "gan/dcgan"), dtype="bfloat16", scaling=False)
   result = benchmark.run(config)
   for r in result["rows"]:
     assert r["dtype"] == "bfloat16" and r["loss"] != r["loss_float32"]
@@ -72,7 +79,8 @@ def test_bfloat16_rows_compare_the_loss_with_float32():
 
 
 @pytest.mark.parametrize("args,devices,message", [
-    (["--config.models=('mlp_ae','resnet')"], 1, "unknown model 'resnet' in the benchmark list"),
+    (["--config.models=('autoencoder/mlp','gan/resnet')"], 1, "unknown model 'gan/resnet' in the benchmark list"),
+    (["--config.models=('gan/dcgan:model.nope=1',)"], 1, "'model.nope=1' in benchmark model 'gan/dcgan:model.nope=1' is not"),
     (["--config.mesh.data=4"], 1, "mesh data=4 x fsdp=1 needs 4 devices but 1 are present"),
     (["--config.batch_sizes=(15,)"], 2, "batch 15 is not divisible by the 2 devices of the mesh"),
     (["--config.dtype=float16"], 1, "unknown dtype 'float16'"),

@@ -1,16 +1,20 @@
-"""The benchmark harness of experiments/benchmark.py: how fast each model family trains.
+"""The benchmark harness of experiments/benchmark.py: how fast each objective trains.
 
-For every model and batch size: the train step as the loop runs it (each step gathers its batch
-from uint8 images already on the device), dispatched per step (`host`) and as one on-device loop
-per window (`device`); compile seconds (the first window's time beyond an ordinary window's);
-FLOPs per step from XLA's cost analysis of the lowered step; achieved FLOP/s; and MFU against the device's peak: on CPU an n x n matmul through XLA timed
-in the same run, on GPUs the datasheet's dense peak for the dtype. With `dtype` bfloat16 each
-row also compares its loss after a few steps with float32's from the same init and batches.
-Optional rows: a full MNIST-sized epoch of the MLP autoencoder against its steps' pure compute,
-data-parallel scaling over 1, 2, 4, ... devices, and (from the launcher, which can import
-experiments/peers/) the same models in PyTorch eager.
+For every registered objective of the image families ("family/name", from its registry record
+and its experiment config) and batch size: the train step as the loop runs it (each step
+gathers its batch from uint8 images already on the device), dispatched per step (`host`) and as
+one on-device loop per window (`device`); compile seconds (the first window's time beyond an
+ordinary window's); FLOPs per step from XLA's cost analysis of the lowered step; achieved
+FLOP/s; and MFU against the device's peak: on CPU an n x n matmul through XLA timed in the same
+run, on GPUs the datasheet's dense peak for the dtype. On CPU the launcher adds the machine's
+peak as PyTorch's matmul reaches it in the same run, and the MFU against that (XLA's CPU backend
+leaves bf16 tile units unused). With `dtype` bfloat16 each row also compares its loss after a
+few steps with float32's from the same init and batches. Optional rows: a full MNIST-sized epoch
+of the MLP autoencoder against its steps' pure compute, data-parallel scaling over 1, 2, 4, ...
+devices, and (from the launcher, which can import experiments/peers/) PyTorch eager peers.
 """
 
+import ast
 import dataclasses
 import os
 import platform
@@ -23,10 +27,9 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxunsup import bench, pretrain
+from jaxunsup import bench
 from jaxunsup import data as data_lib
-from jaxunsup.configs import autoencoder as ae_configs, gan as gan_configs, pretrain_finetune as pf_configs
-from jaxunsup.configs.benchmark import MODELS
+from jaxunsup.configs import runs
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop, parallel, precision
@@ -63,34 +66,45 @@ class Model:
   batch_size: int
 
 
-def run_config(name: str, batch_size: int, small: bool, dtype: str = "float32") -> tuple:
-  """(family, objective, run config) of the model `name` as its experiment config trains it
-  (batch_size 0: the config's)."""
-  variant = "smoke" if small else "default"
-  if name in ("mlp_ae", "conv_ae", "vae"):
-    family, objective = "autoencoder", {"mlp_ae": "mlp", "conv_ae": "conv", "vae": "vae"}[name]
-    c = ae_configs.get_config(variant)
-    c.model.name = objective
-    c.train.batch_size = batch_size or c.train.batch_size
-  elif name in ("dcgan", "wgan_gp"):
-    family, objective = "gan", name
-    c = gan_configs.get_config("smoke" if small else name)
-    c.model.name = name
-    c.train.batch_size = batch_size or c.train.batch_size
-  elif name == "simclr":
-    family, objective = "pretrain", name
-    pf = pf_configs.get_config(variant)
-    pf.pretrain.batch_size = batch_size or pf.pretrain.batch_size
-    c = pretrain.phase_config(pf, name)
-  else:
-    raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
-  c.dtype = dtype
-  return family, objective, c
+def model_names(models) -> list:
+  """The benchmark list: "family/name" of registered objectives; "all" stands for every
+  objective of the image families."""
+  names = []
+  for m in models:
+    names += [f"{f}/{n}" for f in runs.IMAGE_FAMILIES for n in registry.names(f)] if m == "all" else [m]
+  return list(dict.fromkeys(names))
+
+
+def _override(config: ml_collections.ConfigDict, assignment: str, name: str) -> None:
+  """Applies one `block.field=value` of a model name to its run config."""
+  path, _, text = assignment.partition("=")
+  *blocks, field = path.split(".")
+  node = config
+  for block in blocks:
+    node = node.get(block) if isinstance(node, ml_collections.ConfigDict) else None
+  if not isinstance(node, ml_collections.ConfigDict) or field not in node or not text:
+    raise UsageError(f"{assignment!r} in benchmark model {name!r} is not field=value of its config")
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text  # a bare word: a string
+  node[field] = type(node[field])(value) if isinstance(node[field], float) else value
 
 
 def build(name: str, batch_size: int, small: bool, dtype: str = "float32") -> Model:
-  """The registered objective behind `name` with its run config's parts, computing in `dtype`."""
-  family, objective, c = run_config(name, batch_size, small, dtype)
+  """The registered objective `name` as its experiment config trains it (batch_size 0: the
+  config's), computing in `dtype`. A name is "family/objective", optionally followed by
+  ":field=value,..." overrides of its run config (such as "gan/dcgan:model.gen_upsampling=transposed")."""
+  base, _, overrides = name.partition(":")
+  family, _, objective = base.partition("/")
+  if family not in runs.IMAGE_FAMILIES or objective not in registry.names(family):
+    choices = ", ".join(model_names(["all"]))
+    raise UsageError(f"unknown model {name!r} in the benchmark list; choose from all, {choices}")
+  c = runs.run_config(family, objective, "smoke" if small else "default")
+  for assignment in filter(None, overrides.split(",")):
+    _override(c, assignment, name)
+  c.train.batch_size = batch_size or c.train.batch_size
+  c.dtype = dtype
   parts = registry.build(family, objective, c, data_lib.input_spec(c.data.name))
   return Model(name, parts.init, parts.train_step, parts.examples_per_step, c.train.batch_size)
 
@@ -100,9 +114,6 @@ def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   precision.check(config.dtype)
   if not config.models:
     raise UsageError("the benchmark list (models) is empty")
-  for name in config.models:
-    if name not in MODELS:
-      raise UsageError(f"unknown model {name!r} in the benchmark list; choose from {', '.join(MODELS)}")
   for field in ("window", "repeats", "loss_steps", "peak_matmul"):
     if not isinstance(config[field], int) or config[field] < 1:
       raise UsageError(f"{field} must be a positive integer, got {config[field]!r}")
@@ -114,7 +125,7 @@ def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   if any(not isinstance(b, int) or b < 0 for b in config.batch_sizes) or not config.batch_sizes:
     raise UsageError(f"batch_sizes must be non-negative integers (0: the model's own), got {config.batch_sizes!r}")
   mesh = parallel.make_mesh(config.mesh)
-  for name in config.models:
+  for name in model_names(config.models):
     for b in config.batch_sizes:
       parallel.check_batch(mesh, build(name, b, config.small, config.dtype).examples_per_step, f"{name}'s batch")
   return mesh
@@ -215,7 +226,7 @@ def time_epochs(config: ml_collections.ConfigDict) -> list:
   """A full epoch of the MLP autoencoder on MNIST-sized uint8 data (shuffle, gather, scale, step)
   in each loop, against one reference: as many steps on one resident float batch, dispatched one
   by one (pure compute). The three take their timed epochs in turn."""
-  model = build("mlp_ae", 0, config.small, config.dtype)
+  model = build("autoencoder/mlp", 0, config.small, config.dtype)
   per_step = model.examples_per_step
   steps = MNIST_TRAIN // per_step
   device = jax.local_devices()[0]
@@ -292,7 +303,7 @@ def run(config: ml_collections.ConfigDict) -> dict:
   mesh = check(config)
   peak = peak_flops(config)
   modes = list(dict.fromkeys("device" if loop.on_device_loop(m) else "host" for m in config.loops))
-  jobs = [(name, b, mode) for name in config.models for b in config.batch_sizes for mode in modes]
+  jobs = [(name, b, mode) for name in model_names(config.models) for b in config.batch_sizes for mode in modes]
   rows = []
   for name, b, mode in tqdm(jobs, desc="benchmark", unit="row", dynamic_ncols=True):
     model = build(name, b, config.small, config.dtype)
@@ -318,12 +329,20 @@ def run(config: ml_collections.ConfigDict) -> dict:
   if config.epoch:  # both loops whatever `loops` says: the loop's own comparison
     result["epoch"] = time_epochs(config)
   if config.scaling and jax.device_count() > 1:
-    result["scaling"] = [r for name in config.models for r in
+    result["scaling"] = [r for name in model_names(config.models) for r in
                          time_scaling(build(name, config.batch_sizes[0], config.small, config.dtype), config,
                                       jax.device_count())]
   else:
     result["scaling_note"] = f"{jax.device_count()} device(s): no scaling rows"
   return result
+
+
+def add_machine_peak(result: dict, flops: float, source: str) -> None:
+  """Records the machine's peak as another library reaches it (the launcher measures PyTorch's
+  matmul) and each row's MFU against it, beside the MFU against XLA's own peak."""
+  result["machine_peak"] = {"flops": flops, "source": source}
+  for r in result["rows"]:
+    r["mfu_machine"] = r["achieved_flops"] / (flops * result["mesh_devices"])
 
 
 def _g(x, digits=3) -> str:
@@ -332,17 +351,21 @@ def _g(x, digits=3) -> str:
 
 def markdown(result: dict) -> str:
   """The tables of benchmark.md."""
+  machine = result.get("machine_peak")
   lines = [f"Device: {result['device']} x {result['device_count']} ({result['platform']}, "
            f"{result['cpu_count']} CPU cores), jax {result['jax']}, dtype {result['dtype']}. "
-           f"Peak {_g(result['peak']['flops'])} FLOP/s ({result['peak']['source']}).", "",
-           "| model | batch | loop | compile s | ms/step (median) | min | max | steps/s | samples/s "
-           "| GFLOP/step | achieved GFLOP/s | MFU |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"Peak {_g(result['peak']['flops'])} FLOP/s ({result['peak']['source']})"
+           + (f"; the machine's peak {_g(machine['flops'])} FLOP/s ({machine['source']})." if machine else "."),
+           "", "| model | batch | loop | compile s | ms/step (median) | min | max | steps/s | samples/s "
+           "| GFLOP/step | achieved GFLOP/s | MFU |" + (" MFU, machine peak |" if machine else ""),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if machine else "")]
+  pct = lambda v: f"{100 * v:.1f}%" if v is not None else "-"
   for r in result["rows"]:
-    mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "-"
     lines.append(f"| {r['model']} | {r['batch_size']} | {r['loop']} | {r['compile_seconds']:.2f} "
                  f"| {r['ms_per_step']:.2f} | {r['min_ms']:.2f} | {r['max_ms']:.2f} | {r['steps_per_second']:.1f} "
                  f"| {r['samples_per_second']:.0f} | {r['flops_per_step'] / 1e9:.3g} "
-                 f"| {r['achieved_flops'] / 1e9:.3g} | {mfu} |")
+                 f"| {r['achieved_flops'] / 1e9:.3g} | {pct(r['mfu'])} |"
+                 + (f" {pct(r.get('mfu_machine'))} |" if machine else ""))
   checked = [r for r in result["rows"] if "loss" in r]
   if checked:
     lines += ["", f"Loss after a few steps, {result['dtype']} against float32 (same init and batches):", "",
