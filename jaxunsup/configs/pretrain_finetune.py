@@ -72,6 +72,10 @@ def base() -> ml_collections.ConfigDict:
   # two convs per stage, T 0.2: 77.5 / 86.1; crop 0.6: 80.9 / 87.2; one conv per stage (3x
   # faster): 84.4 / 89.4; T 0.5: 88.9 / 91.4.
   c.augment = augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8)
+  # BYOL (objectives/byol.py) sees the same views. tau: the target's first moving-average decay,
+  # rising to 1 (Grill et al. 2020 use 0.996 for 1000 ImageNet epochs; short runs need a faster
+  # target). Heads: Dense-BN-ReLU-Dense, projector then predictor.
+  c.byol = ml_collections.ConfigDict({"tau": 0.99, "proj_hidden": 256, "proj_dim": 64, "pred_hidden": 256})
   c.finetune = ml_collections.ConfigDict({
       "init_from": "",         # a pretraining workdir: fine-tune its encoder and skip pretraining
       "evaluations": ("linear_probe", "finetune", "knn"),
@@ -94,6 +98,7 @@ def smoke(c):
   c.model.update(features=(8, 16), stage_convs=1, rep_dim=16)
   c.pretrain.update(batch_size=32, steps=20, log_every=10, eval_every=10, checkpoint_every=10,
                     proj_hidden=32, proj_dim=16, eval_examples=64)
+  c.byol.update(proj_hidden=32, proj_dim=16, pred_hidden=32)
   c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
 
 

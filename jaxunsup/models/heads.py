@@ -1,6 +1,7 @@
 """Heads on top of an encoder: SimCLR's projection MLP and a classifier for fine-tuning."""
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 
@@ -24,3 +25,19 @@ class EncoderClassifier(nn.Module):
   @nn.compact
   def __call__(self, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
     return nn.Dense(self.num_classes, name="head")(self.encoder(x_BxHxWxC))
+
+
+class BatchNormHead(nn.Module):
+  """Dense, batch normalisation, ReLU, Dense: BYOL's projector and predictor (Grill et al. 2020,
+  Sec. 3.3, with smaller widths). Only training uses these heads, so the normalisation always
+  takes the batch's own statistics and keeps no running averages (no mutable state)."""
+  hidden: int
+  out_dim: int
+
+  @nn.compact
+  def __call__(self, h_BxF: jnp.ndarray) -> jnp.ndarray:
+    h = nn.Dense(self.hidden)(h_BxF)
+    scale = self.param("scale", nn.initializers.ones, (self.hidden,))
+    bias = self.param("bias", nn.initializers.zeros, (self.hidden,))
+    h = (h - jnp.mean(h, 0)) * jax.lax.rsqrt(jnp.var(h, 0) + 1e-5) * scale + bias
+    return nn.Dense(self.out_dim)(nn.relu(h))
