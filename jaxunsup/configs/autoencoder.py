@@ -18,7 +18,7 @@ def base() -> ml_collections.ConfigDict:
   """Every field an autoencoder run reads; variants override a few."""
   c = shared_fields()
   c.model = ml_collections.ConfigDict({
-      "name": "mlp",           # mlp | conv | denoising | vae
+      "name": "mlp",           # mlp | conv | denoising | vae | vqvae
       "latent_dim": 32,
       "hidden": (512, 256),    # mlp layers, input side first; the decoder mirrors them
       "features": (16, 32),    # conv channels, input side first; each stage halves the image
@@ -27,6 +27,9 @@ def base() -> ml_collections.ConfigDict:
       "backbone": "mlp",       # architecture for denoising and vae: mlp | conv
       "noise": "mask",         # denoising corruption: mask | gaussian
       "noise_level": 0.3,      # masked fraction, or Gaussian std
+      # vqvae: latent_dim / code_dim codes, each one of codebook_size codewords (8 bytes at 32/4/256)
+      "codebook_size": 256, "code_dim": 4,
+      "commitment": 0.25,      # vqvae: beta of the commitment loss (van den Oord et al. 2017)
   })
   c.train = ml_collections.ConfigDict({
       "batch_size": 256, "steps": 3000, "learning_rate": 1e-3, "schedule": "constant",
