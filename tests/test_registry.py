@@ -35,8 +35,9 @@ ALL = [(f, n) for f in FAMILIES for n in registry.names(f)]
 
 
 def test_every_family_registers_its_objectives():
-  assert registry.names("autoencoder") == ("mlp", "conv", "denoising", "vae")
-  assert registry.names("gan") == ("mlp", "dcgan", "wgan_gp", "cgan")
+  # the families' first objectives in order; objectives added later come after them
+  assert registry.names("autoencoder")[:4] == ("mlp", "conv", "denoising", "vae")
+  assert registry.names("gan")[:4] == ("mlp", "dcgan", "wgan_gp", "cgan")
   assert {"autoencoder", "denoising", "simclr"} <= set(registry.names("pretrain"))
   assert registry.names("text_pretrain") == ("seq_autoencoder", "language_model")
   assert registry.names("classifier") == ("linear_probe", "finetune")

@@ -8,7 +8,6 @@ experiments/score_samples.py). The numbers are comparable inside this project on
 """
 
 import dataclasses
-import functools
 from typing import Optional
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import classifier, generative
+from jaxunsup.train import compiled
 
 COLLAPSED_COVERAGE = 2  # a generator covering at most this many classes is reported as collapsed
 
@@ -65,7 +65,7 @@ class SampleScorer:
     return scores
 
 
-@functools.lru_cache(maxsize=2)
 def cached_scorer(dataset: str, k: int = 3) -> SampleScorer:
-  """SampleScorer.create for the default data dir, built once per process (a few seconds each)."""
-  return SampleScorer.create(dataset, k=k)
+  """SampleScorer.create for the default data dir, built once per process (a few seconds each;
+  its evaluator's jitted forward is then shared by every run that scores samples)."""
+  return compiled.once(("sample_scorer", dataset, k), lambda: SampleScorer.create(dataset, k=k))

@@ -1,4 +1,4 @@
-"""The one registry of objectives, and the one place their compiled code is built.
+"""The one registry of objectives, and where their compiled parts are built.
 
 An objective is one `Objective` record, registered by its module in this folder under a family
 and a name ("autoencoder"/"vae", "gan"/"wgan_gp", "pretrain"/"simclr", ...). Its `build(config,
@@ -6,10 +6,11 @@ spec)` returns the `Parts` every recipe needs: a pure init and train step, an ev
 how to read features, images or samples out of its state. Recipes look objectives up with
 `get(family, name)` and call `parts(objective, config, spec)`; nobody branches on a name.
 
-`parts` builds each objective once per config that affects compiled code. jit keys its caches
-on the identity of the step function and of the state's static fields (a module's apply, an
-optimizer), so runs of equal configs (the cells of a sweep, ten one-class models, a test and a
-notebook in one process) must get the very same objects to share their compiles.
+`parts` builds each objective once per config that affects compiled code (through
+train/compiled.py, the process's one cache). jit keys its caches on the identity of the step
+function and of the state's static fields (a module's apply, an optimizer), so runs of equal
+configs (the cells of a sweep, ten one-class models, a test and a notebook in one process) must
+get the very same objects to share their compiles.
 """
 
 import dataclasses
@@ -21,7 +22,7 @@ import ml_collections
 
 from jaxunsup.data.specs import InputSpec, to_model
 from jaxunsup.errors import UsageError
-from jaxunsup.train import precision
+from jaxunsup.train import compiled, precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,9 +125,6 @@ def compile_key(config: ml_collections.ConfigDict) -> str:
   return json.dumps(c, sort_keys=True)
 
 
-_BUILT: dict = {}
-
-
 def parts(objective: Objective, config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
   """The objective's parts for `config`, built once per (objective, compile key, spec) in a process.
 
@@ -134,20 +132,22 @@ def parts(objective: Objective, config: ml_collections.ConfigDict, spec: InputSp
   wrapped apply functions are made once here too, so they keep their identity between runs.
   """
   objective.check(config)
-  key = (objective.family, objective.name, compile_key(config), spec)
-  if key not in _BUILT:
-    built = objective.build(config, spec)
-    if built.encode is not None:  # stored uint8 images are scaled inside the jit, as in training
-      encode = built.encode
-      built = dataclasses.replace(built, encode=jax.jit(lambda state, x: encode(state, to_model(x))))
-    dtype = config.get("dtype", "float32")
-    precision.check(dtype)
-    if dtype != "float32":
-      wrappers = {}  # one wrapper per apply function, for every run of these parts
-      init = built.init
-      built = dataclasses.replace(built, init=lambda rng: precision.compute_in(init(rng), dtype, wrappers))
-    _BUILT[key] = built
-  return _BUILT[key]
+  dtype = config.get("dtype", "float32")
+  precision.check(dtype)
+  key = ("parts", objective.family, objective.name, compile_key(config), spec)
+  return compiled.once(key, lambda: _built(objective, config, spec, dtype))
+
+
+def _built(objective: Objective, config: ml_collections.ConfigDict, spec: InputSpec, dtype: str) -> Parts:
+  built = objective.build(config, spec)
+  if built.encode is not None:  # stored uint8 images are scaled inside the jit, as in training
+    encode = built.encode
+    built = dataclasses.replace(built, encode=jax.jit(lambda state, x: encode(state, to_model(x))))
+  if dtype != "float32":
+    wrappers = {}  # one wrapper per apply function, for every run of these parts
+    init = built.init
+    built = dataclasses.replace(built, init=lambda rng: precision.compute_in(init(rng), dtype, wrappers))
+  return built
 
 
 def build(family: str, name: str, config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:

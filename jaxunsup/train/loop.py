@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, parallel, workdir as workdir_lib
+from jaxunsup.train import checkpoint, compiled, parallel, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -85,16 +85,15 @@ def on_device_loop(mode: str) -> bool:
   return jax.default_backend() != "cpu" if mode == "auto" else mode == "device"
 
 
-@functools.lru_cache(maxsize=None)
 def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool | None = None,
                         mesh: jax.sharding.Mesh | None = None,
                         prepare: Callable = _as_stored) -> Callable:
   """A runner of consecutive steps [start, stop): (state, data, perm, step_key, start, stop) ->
   (state, mean of each metric over the segment), for a Task's `train_step` and `prepare`.
 
-  Cached per argument: runs that pass the same step function share compiled code (a label sweep
-  trains dozens of small models with one step; objectives/registry.py keeps steps the same
-  objects). This cache is the loop's own, for the runner wrapped around each step.
+  Made once per argument (train/compiled.py): runs that pass the same step function share
+  compiled code (a label sweep trains dozens of small models with one step; the objective
+  registry keeps steps the same objects).
 
   Each step gathers its batch on device by index into the epoch's permutation and draws its key
   as fold_in(step_key, step), so how steps are grouped into segments never changes the result.
@@ -107,6 +106,11 @@ def make_segment_runner(train_step: Callable, batch_size: int, device_loop: bool
   """
   if device_loop is None:
     device_loop = on_device_loop("auto")
+  return compiled.once(("segment_runner", train_step, batch_size, device_loop, mesh, prepare),
+                       lambda: _segment_runner(train_step, batch_size, device_loop, mesh, prepare))
+
+
+def _segment_runner(train_step, batch_size, device_loop, mesh, prepare) -> Callable:
   spmd = not parallel.is_single(mesh)
 
   def step_fn(data, perm_N, step_key, step, state):

@@ -7,7 +7,6 @@ device, and runs unchanged on a mesh. Multi-host runs call `jax.distributed.init
 (jaxunsup/cli.py; docs/benchmarks.md).
 """
 
-import functools
 from typing import Any, Optional
 
 import jax
@@ -16,6 +15,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jaxunsup.errors import UsageError
+from jaxunsup.train import compiled
 
 AXES = ("data", "fsdp")
 BATCH = P(AXES)  # the leading (example) axis split over every device of the mesh
@@ -88,9 +88,8 @@ def constrain_state(mesh: Mesh, state: Any) -> Any:
   return jax.lax.with_sharding_constraint(state, state_shardings(mesh, state))
 
 
-@functools.lru_cache(maxsize=None)
 def _replicate(mesh: Mesh):
-  return jax.jit(lambda tree: tree, out_shardings=NamedSharding(mesh, P()))
+  return compiled.once(("replicate", mesh), lambda: jax.jit(lambda tree: tree, out_shardings=NamedSharding(mesh, P())))
 
 
 def to_local(mesh: Mesh, tree: Any) -> Any:
