@@ -13,9 +13,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxunsup import finetune, viz
+from jaxunsup import finetune, pretrain, viz
 from jaxunsup.data.subsets import balanced_subset
 from jaxunsup.errors import UsageError
+from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 from jaxunsup.train import workdir as workdir_lib
 
@@ -70,6 +71,40 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
       workdir_lib.write_json(path, result)
       results.append(result)
   return results
+
+
+def pretrain_and_run(config: ml_collections.ConfigDict, workdir: str, family: str, spec, train: dict,
+                     test: dict, unlabelled: np.ndarray, eval_x: np.ndarray, subsets: dict, init=None,
+                     before_phase=None, **context) -> tuple:
+  """Every objective of `config.pretrain.objectives` of `family` (or the `init` = (objective,
+  encoder params) of `finetune.init_from`): pretrains it on `unlabelled` inputs in
+  pretrain/OBJECTIVE/ (resuming), then runs its cells. `before_phase(phase_dir)` may add files to
+  a pretraining workdir first (the text sweep's tokenizer); `context` is what the family's
+  phase configs record besides. Returns (results, pretrain_info, {objective: (parts, state)} of
+  the objectives pretrained here, {objective: encoder params})."""
+  results, info, pretrained, encoders = [], {}, {}, {}
+  for objective in [init[0]] if init else list(config.pretrain.objectives):
+    if init:
+      params = init[1]
+      info[objective] = {"init_from": config.finetune.init_from}
+    elif objective == pretrain.NONE:
+      params = None
+    else:
+      phase_dir = os.path.join(workdir, "pretrain", objective)
+      if before_phase is not None:
+        os.makedirs(phase_dir, exist_ok=True)
+        before_phase(phase_dir)
+      phase = pretrain.phase_config(config, objective, family, **context)
+      result = pretrain.run(phase, phase_dir, {spec.key: unlabelled}, eval_x, spec, family)
+      parts = registry.build(family, objective, phase, spec)
+      params = parts.encoder_params(result.state)
+      pretrained[objective] = (parts, result.state)
+      info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
+                         "workdir": phase_dir}
+    if params is not None:
+      encoders[objective] = params
+    results += run_cells(config, workdir, objective, spec, params, train, test, subsets)
+  return results, info, pretrained, encoders
 
 
 def aggregate(results: list) -> list:

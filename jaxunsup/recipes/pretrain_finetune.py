@@ -19,7 +19,6 @@ import numpy as np
 from jaxunsup import data as data_lib
 from jaxunsup import pretrain, sweep
 from jaxunsup.errors import UsageError
-from jaxunsup.objectives import registry
 from jaxunsup.train import workdir as workdir_lib
 
 
@@ -60,26 +59,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
 
   t0 = time.perf_counter()
-  pretrain_info, results = {}, []
-  objectives = [init[0]] if init else list(config.pretrain.objectives)
-  eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
   spec = data_lib.input_spec(config.data.name)
-  for objective in objectives:
-    if init:
-      params = init[1]
-      pretrain_info[objective] = {"init_from": config.finetune.init_from}
-    elif objective == pretrain.NONE:
-      params = None
-    else:
-      phase_dir = os.path.join(workdir, "pretrain", objective)
-      phase = pretrain.phase_config(config, objective)
-      result = pretrain.run(phase, phase_dir, train, eval_x, spec)
-      params = registry.build("pretrain", objective, phase, spec).encoder_params(result.state)
-      pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
-                                  "workdir": phase_dir}
-    results += sweep.run_cells(config, workdir, objective, spec, params, train, test, subsets)
-
-  return sweep.write_sweep(config, workdir, results, subsets, data_lib.num_classes(config.data.name),
-                     len(train["label"]), pretrain_info, t0)
+  eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
+  # pretraining reads every training image without its label
+  results, pretrain_info, _, _ = sweep.pretrain_and_run(config, workdir, "pretrain", spec, train, test,
+                                                        train["image"], eval_x, subsets, init)
+  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
+                           pretrain_info, t0)
 
 

@@ -131,33 +131,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if spec.unlabelled_split:
     unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
   t0 = time.perf_counter()
-  pretrain_info, results, encoders, seq_ae = {}, [], {}, None
-  objectives = [init[0]] if init else list(config.pretrain.objectives)
-  eval_ids = test["ids"][:config.pretrain.eval_examples]
   input_spec = data_lib.specs.text_input(name, tok.max_len, tok.vocab_size)
-  for objective in objectives:
-    if init:
-      params = init[1]
-      pretrain_info[objective] = {"init_from": config.finetune.init_from}
-    elif objective == pretrain.NONE:
-      params = None
-    else:
-      phase_dir = os.path.join(workdir, "pretrain", objective)
-      os.makedirs(phase_dir, exist_ok=True)
-      tok.save(phase_dir)
-      phase = pretrain.phase_config(config, objective, FAMILY, tokenizer=tok)
-      result = pretrain.run(phase, phase_dir, {"ids": unlabelled}, eval_ids, input_spec, FAMILY)
-      params = registry.build(FAMILY, objective, phase, input_spec).encoder_params(result.state)
-      seq_ae = result.state if objective == "seq_autoencoder" else seq_ae
-      pretrain_info[objective] = {"steps": result.steps, "train_seconds": round(result.train_seconds, 2),
-                                  "workdir": phase_dir}
-    if params is not None:
-      encoders[objective] = (models.build_encoder(config.model, input_spec), params)
-    results += sweep.run_cells(config, workdir, objective, input_spec, params, train, test, subsets)
+  eval_ids = test["ids"][:config.pretrain.eval_examples]
+  results, pretrain_info, pretrained, params = sweep.pretrain_and_run(
+      config, workdir, FAMILY, input_spec, train, test, unlabelled, eval_ids, subsets, init,
+      before_phase=tok.save, tokenizer=tok)
+  encoder = models.build_encoder(config.model, input_spec)
+  encoders = {objective: (encoder, p) for objective, p in params.items()}
+  seq_ae = pretrained["seq_autoencoder"][1] if "seq_autoencoder" in pretrained else None
 
   with open(os.path.join(workdir, "examples.md"), "w") as f:
     f.write(examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
   stats = {"vocab_size": tok.vocab_size, "max_len": tok.max_len, "fingerprint": tok.fingerprint(),
            "train": train_stats, "test": test_stats}
-  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes,
-                                       len(train["label"]), pretrain_info, t0, tokenizer=stats)
+  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
+                           pretrain_info, t0, tokenizer=stats)
