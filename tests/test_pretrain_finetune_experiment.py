@@ -73,7 +73,7 @@ def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (("--config.pretrain.objectives=('none','byol')",), "unknown pretraining objective"),
+    (("--config.pretrain.objectives=('none','mae')",), "unknown pretraining objective"),
     (("--config.finetune.evaluations=('svm',)",), "unknown evaluation"),
     (("--config.finetune.labels_per_class=(7000,)",), "has only"),
     (("--config.finetune.init_from=/nonexistent/run",), "no config.json"),

@@ -68,6 +68,7 @@ def hinton(c):
 
   python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:hinton \\
       --workdir=runs/hinton
+  Reached test SSE 2.996 per image (16.8 min on 2 CPU cores).
   """
   c.model.update(hidden=(1000, 500, 250), latent_dim=30)
   # Without decoupled weight decay this net overfits: test SSE 3.30 at 30k steps, 3.79 at 100k.

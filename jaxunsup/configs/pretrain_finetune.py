@@ -93,6 +93,20 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def default(c):
+  """python experiments/pretrain_finetune.py --config=experiments/configs/pretrain_finetune.py --workdir=runs/pf_mnist
+  Reached, 10 labels per class: SimCLR linear probe 91.70 % (from scratch, fine-tuned: 83.29 %);
+  every label: SimCLR fine-tuned 98.82 % (63 min on 2 CPU cores, shared)."""
+  del c
+
+
+def fashion_mnist(c):
+  """python experiments/pretrain_finetune.py --config=experiments/configs/pretrain_finetune.py:fashion_mnist \\
+      --workdir=runs/pf_fashion --config.pretrain.objectives="('none','autoencoder','simclr')"
+  Reached, 10 labels per class: SimCLR fine-tuned 72.18 % against 69.83 % from scratch (47.6 min)."""
+  c.data.name = "fashion_mnist"
+
+
 def smoke(c):
   """Seconds on CPU; the tests run it."""
   c.model.update(features=(8, 16), stage_convs=1, rep_dim=16)
@@ -111,8 +125,8 @@ def cifar10(c):
 
 
 VARIANTS = {
-    "default": lambda c: None,
-    "fashion_mnist": lambda c: c.data.update(name="fashion_mnist"),
+    "default": default,
+    "fashion_mnist": fashion_mnist,
     "cifar10": cifar10,
     "smoke": smoke,
 }

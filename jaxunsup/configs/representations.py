@@ -61,7 +61,18 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def default(c):
+  """python experiments/representations.py --config=experiments/configs/representations.py \\
+      --workdir=runs/representations_mnist
+  Reached clustering ACC 0.825 (spectral, SimCLR features) and one-class AUROC 0.969 (one-class
+  SimCLR), 24.6 min on 2 CPU cores, shared."""
+  del c
+
+
 def fashion_mnist(c):
+  """python experiments/representations.py --config=experiments/configs/representations.py:fashion_mnist \\
+      --workdir=runs/representations_fashion
+  Reached one-class AUROC 0.906 (one-class conv autoencoder), 19.9 min on 2 CPU cores."""
   c.data.name = "fashion_mnist"
   c.sources = _reference_sources("fashion", simclr="pf_fashion")  # the sweep's 6000-step SimCLR
 
@@ -83,7 +94,7 @@ def smoke(c):
                                    eval_examples=64)
 
 
-VARIANTS = {"default": lambda c: None, "fashion_mnist": fashion_mnist, "smoke": smoke}
+VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

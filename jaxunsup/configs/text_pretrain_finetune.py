@@ -55,7 +55,18 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def default(c):
+  """python experiments/text_pretrain_finetune.py --config=experiments/configs/text_pretrain_finetune.py \\
+      --workdir=runs/text_tweets
+  Reached, 99 labels: language-model pretraining 53.91 % (kNN) against 47.87 % from scratch;
+  every label: 74.23 % (language model, fine-tuned) against 75.61 % (36.1 + 44.0 min, 2 CPU cores)."""
+  del c
+
+
 def conv(c):
+  """The same command with --config=experiments/configs/text_pretrain_finetune.py:conv
+  --workdir=runs/text_tweets_conv. Reached, 99 labels: sequence autoencoder 54.99 % (kNN) against
+  53.52 % from scratch; 999 labels: 59.60 % against 64.34 % (18.1 min)."""
   c.model.encoder = "conv"
   c.pretrain.objectives = ("none", "seq_autoencoder")
 
@@ -75,7 +86,7 @@ def smoke(c):
   c.finetune.update(labels_per_class=(4,), seeds=(0, 1), steps=10, batch_size=8, log_every=5)
 
 
-VARIANTS = {"default": lambda c: None, "conv": conv, "imdb": imdb, "smoke": smoke}
+VARIANTS = {"default": default, "conv": conv, "imdb": imdb, "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -135,7 +135,8 @@ def parts(objective: Objective, config: ml_collections.ConfigDict, spec: InputSp
   dtype = config.get("dtype", "float32")
   precision.check(dtype)
   key = ("parts", objective.family, objective.name, compile_key(config), spec)
-  return compiled.once(key, lambda: _built(objective, config, spec, dtype))
+  # a copy: the parts outlive this call, and the caller may change its config afterwards
+  return compiled.once(key, lambda: _built(objective, config.copy_and_resolve_references(), spec, dtype))
 
 
 def _built(objective: Objective, config: ml_collections.ConfigDict, spec: InputSpec, dtype: str) -> Parts:
