@@ -61,20 +61,23 @@ def _max_diff(a, b):
 def main(root):
   data = _data()
   out = {"devices": jax.device_count()}
+  ones = {}
   for family, c in _configs().items():
-    one = _train(family, c, data, f"{root}/{family}_1", 1)
+    ones[family] = _train(family, c, data, f"{root}/{family}_1", 1)
     eight = _train(family, c, data, f"{root}/{family}_8", 8)
-    out[family] = {"max_param_diff": _max_diff(one, eight)}
+    out[family] = {"max_param_diff": _max_diff(ones[family], eight)}
   # FSDP: params sharded over 2 devices, batch over all 8
   c = _configs()["autoencoder"]
-  one = _train("autoencoder", c, data, f"{root}/fsdp_1", 1)
+  one = ones["autoencoder"]
   out["autoencoder_fsdp"] = {"max_param_diff": _max_diff(one, _train("autoencoder", c, data, f"{root}/fsdp_8", 4, 2))}
   mesh = parallel.make_mesh(ml_collections.ConfigDict({"data": 4, "fsdp": 2}))
   specs = [s.spec for s in jax.tree.leaves(parallel.state_shardings(mesh, one))]
   out["autoencoder_fsdp"]["sharded_leaves"] = sum("fsdp" in spec for spec in specs)
   out["autoencoder_fsdp"]["leaves"] = len(specs)
-  # resume on 8 devices, as after a kill between the step-2 and step-4 checkpoints
-  full = _train("autoencoder", c, data, f"{root}/resume", 8)
+  # resume on 8 devices, as after a kill between the step-2 and step-4 checkpoints (a copy of the
+  # 8-device run above)
+  full = _train("autoencoder", c, data, f"{root}/autoencoder_8", 8)  # finished: restores step 4
+  shutil.copytree(f"{root}/autoencoder_8", f"{root}/resume")
   shutil.rmtree(f"{root}/resume/checkpoints/4")
   resumed = _train("autoencoder", c, data, f"{root}/resume", 8)
   out["resume_max_diff"] = _max_diff(full, resumed)

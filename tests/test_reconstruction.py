@@ -53,12 +53,13 @@ def test_jit_matches_no_jit_and_loss_falls(name):
   state = _parts(config).init(jax.random.key(0))
   step = _parts(config).train_step
   batch, rng = _batch(), jax.random.key(1)
-  with jax.disable_jit():
-    eager_state, eager_metrics = step(state, batch, rng)
-  jit_state, jit_metrics = jax.jit(step)(state, batch, rng)
-  np.testing.assert_allclose(float(eager_metrics["loss"]), float(jit_metrics["loss"]), rtol=1e-5)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6),
-               eager_state.decoder.params, jit_state.decoder.params)
+  if name in ("mlp", "vae"):  # the two steps; eager runs are slow, and conv and denoising share mlp's
+    with jax.disable_jit():
+      eager_state, eager_metrics = step(state, batch, rng)
+    jit_state, jit_metrics = jax.jit(step)(state, batch, rng)
+    np.testing.assert_allclose(float(eager_metrics["loss"]), float(jit_metrics["loss"]), rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6),
+                 eager_state.decoder.params, jit_state.decoder.params)
   jitted = jax.jit(step)
   losses = []
   for i in range(30):

@@ -44,15 +44,19 @@ def test_every_family_registers_its_objectives():
 
 
 @pytest.mark.parametrize("family,name", ALL)
-def test_each_objective_takes_a_finite_step_from_its_family_config(family, name):
+def test_each_objective_builds_and_traces_from_its_family_config(family, name):
+  # Traced, not compiled: each objective's own tests run its step (tests/test_<objective>.py).
   config, spec = _config_and_spec(family, name)
   parts = registry.build(family, name, config, spec)
-  state = parts.init(jax.random.key(0))
-  state, metrics = jax.jit(parts.train_step)(state, _batch(spec, parts.examples_per_step), jax.random.key(1))
-  assert metrics and all(np.isfinite(float(v)) for v in metrics.values())
+  state = jax.eval_shape(parts.init, jax.random.key(0))
+  batch = _batch(spec, parts.examples_per_step)
+  new_state, metrics = jax.eval_shape(parts.train_step, state, batch, jax.random.key(1))
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
+  assert "loss" in metrics or "d_loss" in metrics
+  assert all(m.shape == () for m in metrics.values())
   if parts.encode is not None:
-    features = parts.encode(state, _batch(spec, 3)[spec.key])
-    assert features.shape[0] == 3 and features.ndim == 2
+    features = jax.eval_shape(parts.encode, new_state, _batch(spec, 3)[spec.key])
+    assert features.shape[0] == 3 and len(features.shape) == 2
   if parts.encoder_params is not None:
     assert jax.tree.leaves(parts.encoder_params(state))
 
