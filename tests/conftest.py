@@ -1,9 +1,10 @@
-"""Shared test helpers: a synthetic CIFAR-10 (the real one cannot be downloaded here), and the
-per-cell accuracies of a label sweep's summary."""
+"""Shared test helpers: a synthetic CIFAR-10 (the real one cannot be downloaded here), the
+per-cell accuracies of a label sweep's summary, and an objective's metrics after a few steps."""
 
 import io
 import tarfile
 
+import jax
 import numpy as np
 import pytest
 
@@ -35,6 +36,15 @@ def write_cifar_archive(path, per_file: int, seed: int = 0) -> dict:
 def cell_accuracies(summary: dict) -> dict:
   """{(objective, evaluation, labels per class): per-seed accuracies} of a sweep's summary."""
   return {(c["objective"], c["evaluation"], c["labels_per_class"]): c["accuracies"] for c in summary["cells"]}
+
+
+def metrics_after_steps(parts, batch: dict, steps: int = 3) -> dict:
+  """The metrics of the `steps`-th jitted step of an objective's parts from init(key 0) on one
+  batch, with key i at step i: what the pinned-metrics tests compare."""
+  state, step = parts.init(jax.random.key(0)), jax.jit(parts.train_step)
+  for i in range(steps):
+    state, metrics = step(state, batch, jax.random.key(i))
+  return {k: float(v) for k, v in metrics.items()}
 
 
 @pytest.fixture(scope="session")
