@@ -34,8 +34,9 @@ class Model:
   spec: InputSpec
   objective: registry.Objective
 
-  @property
+  @functools.cached_property
   def parts(self) -> registry.Parts:
+    """The objective's parts for this config (built once per process, see objectives/registry.py)."""
     return registry.parts(self.objective, self.config, self.spec)
 
   @property

@@ -40,7 +40,7 @@ CLUSTERING_ALGORITHMS = ("kmeans", "spectral")
 class Representation:
   """A map from uint8 images to features, and back to images where the method has a decoder."""
   name: str
-  kind: str                        # raw | pca | autoencoder | vae | simclr
+  kind: str                        # raw | pca | autoencoder | vae | the objective (simclr, byol, ...)
   dim: int
   encode: Callable[[np.ndarray], np.ndarray]
   reconstruct: Optional[Callable[[np.ndarray], np.ndarray]] = None
