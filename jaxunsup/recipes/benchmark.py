@@ -18,7 +18,6 @@ import ast
 import dataclasses
 import os
 import platform
-import time
 from typing import Callable, Optional
 
 import jax
