@@ -71,7 +71,7 @@ def test_every_registered_image_objective_is_a_benchmark_model_with_overrides():
 
 def test_bfloat16_rows_compare_the_loss_with_float32():
   config = get_config("smoke")
-  config.update(models=("autoencoder/mlp", "gan/dcgan"), dtype="bfloat16", scaling=False)
+  config.update(models=("autoencoder/mlp",), dtype="bfloat16", scaling=False)  # each row compiles twice
   result = benchmark.run(config)
   for r in result["rows"]:
     assert r["dtype"] == "bfloat16" and r["loss"] != r["loss_float32"]
