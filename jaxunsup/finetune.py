@@ -19,7 +19,7 @@ import numpy as np
 
 from jaxunsup import configs
 from jaxunsup.chunked import map_in_chunks
-from jaxunsup.data.specs import model_inputs
+from jaxunsup.data.specs import to_model
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
 from jaxunsup.objectives import registry
@@ -64,14 +64,9 @@ def with_encoder(state: state_lib.TrainState, encoder_params) -> state_lib.Train
   return state.replace(params={**state.params, "encoder": jax.tree.map(jnp.copy, encoder_params)})
 
 
-def _to_model(x):
-  # uint8 inputs are images, scaled to [0, 1]; token ids go in as they are.
-  return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _apply(apply_fn, params, x):
-  return apply_fn({"params": params}, _to_model(x))
+  return apply_fn({"params": params}, to_model(x))  # uint8 images scaled inside the jit
 
 
 def in_chunks(apply_fn, params, x_Nx: np.ndarray, chunk: int = 1000) -> np.ndarray:
@@ -126,10 +121,9 @@ def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str,
   `encoder_params` is the pretrained encoder, or None for the from-scratch baseline."""
   cfg = cell_config(config, evaluation, len(labelled["label"]), seed)
   parts = registry.build("classifier", evaluation, cfg, spec)
-  task = loop.Task(
-      init=lambda rng: with_encoder(parts.init(rng), encoder_params), train_step=parts.train_step,
-      evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)},
-      examples_per_step=parts.examples_per_step, prepare=model_inputs, show=("loss", "accuracy"))
+  task = registry.task(
+      parts, init=lambda rng: with_encoder(parts.init(rng), encoder_params), show=("loss", "accuracy"),
+      evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)})
   loop.train(cfg, workdir, task, labelled)
   rows = [r for r in read_metrics(workdir) if "eval/test_accuracy" in r]
   return rows[-1]["eval/test_accuracy"]

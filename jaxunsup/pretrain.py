@@ -10,14 +10,12 @@ import os
 import ml_collections
 import numpy as np
 
-from jaxunsup import data as data_lib
 from jaxunsup import trained
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 
 NONE = "none"  # the from-scratch baseline: no pretraining phase
-FAMILIES = ("pretrain", "text_pretrain")
 
 
 def check_objective(objective: str, family: str = "pretrain") -> None:
@@ -34,8 +32,9 @@ def phase_config(config: ml_collections.ConfigDict, objective: str, family: str 
   check_objective(objective, family)
   if objective == NONE:
     raise UsageError("objective 'none' has no pretraining phase")
-  phase = registry.get(family, objective).phase_config(config, **context)
-  registry.get(family, objective).check(phase)
+  record = registry.get(family, objective)
+  phase = record.phase_config(config, **context)
+  record.check(phase)
   return phase
 
 
@@ -43,9 +42,7 @@ def make_task(phase: ml_collections.ConfigDict, spec, eval_x: np.ndarray, family
   """The loop's view of one pretraining run (`phase`: a `phase_config`); `eval_x` are inputs as
   the model takes them (images in [0, 1], or token ids) for the periodic evaluation."""
   parts = registry.build(family, phase.objective, phase, spec)
-  return loop.Task(init=parts.init, train_step=parts.train_step, examples_per_step=parts.examples_per_step,
-                   evaluate=lambda state, rng: registry.float_scores(parts.evaluate(state, eval_x, rng)),
-                   prepare=data_lib.model_inputs)
+  return registry.task(parts, eval_x)
 
 
 def run(phase: ml_collections.ConfigDict, workdir: str, train: dict, eval_x: np.ndarray, spec,

@@ -20,9 +20,9 @@ from typing import Any, Callable, Mapping, Optional
 import jax
 import ml_collections
 
-from jaxunsup.data.specs import InputSpec, to_model
+from jaxunsup.data.specs import InputSpec, model_inputs, to_model
 from jaxunsup.errors import UsageError
-from jaxunsup.train import compiled, precision
+from jaxunsup.train import compiled, loop, precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +154,16 @@ def _built(objective: Objective, config: ml_collections.ConfigDict, spec: InputS
 def build(family: str, name: str, config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
   """`parts(get(family, name), config, spec)`."""
   return parts(get(family, name), config, spec)
+
+
+def task(parts: Parts, eval_x=None, **fields) -> loop.Task:
+  """The loop's view of an objective's parts: batches scaled by the data layer's `model_inputs`,
+  and as evaluation the parts' own on `eval_x` (inputs as the model takes them), or none.
+  `fields` replace any other Task field (a wrapped init, a recipe's evaluate, the metrics shown)."""
+  def evaluate(state, rng):
+    return {} if eval_x is None else float_scores(parts.evaluate(state, eval_x, rng))
+  return loop.Task(**{"init": parts.init, "train_step": parts.train_step, "evaluate": evaluate,
+                      "examples_per_step": parts.examples_per_step, "prepare": model_inputs, **fields})
 
 
 def float_scores(scores: Mapping[str, Any]) -> dict:

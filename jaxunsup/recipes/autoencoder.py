@@ -33,9 +33,7 @@ def make_task(config: ml_collections.ConfigDict, spec, eval_x_NxHxWxC: np.ndarra
   """The loop's view of the configured model: its objective's parts and a cheap periodic eval."""
   parts = registry.parts(check(config), config, spec)
   eval_x = jnp.asarray(eval_x_NxHxWxC)
-  return loop.Task(init=parts.init, train_step=parts.train_step, examples_per_step=parts.examples_per_step,
-                   evaluate=lambda state, rng: registry.float_scores(parts.evaluate(state, eval_x, rng)),
-                   prepare=data_lib.model_inputs)
+  return registry.task(parts, eval_x)
 
 
 def write_figures(workdir: str, model: trained.Model, x_test: np.ndarray, labels: np.ndarray,

@@ -52,9 +52,7 @@ def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer, wor
     np.save(os.path.join(workdir, PROGRESS_DIR, f"step_{step_num:08d}.npy"), to_uint8(samples[:ec.grid_samples]))
     return out
 
-  return loop.Task(init=parts.init, train_step=parts.train_step, evaluate=evaluate,
-                   examples_per_step=parts.examples_per_step, prepare=data_lib.model_inputs,
-                   show=("d_loss", "g_loss"))
+  return registry.task(parts, evaluate=evaluate, show=("d_loss", "g_loss"))
 
 
 def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_names) -> None:

@@ -210,9 +210,7 @@ def _one_class_train(c, family: str, normal: dict, workdir: str):
   more."""
   objective = registry.get(family, c.objective if family == "pretrain" else c.model.name)
   parts = registry.parts(objective, c, data_lib.input_spec(c.data.name))
-  task = loop.Task(init=parts.init, train_step=parts.train_step, evaluate=lambda s, r: {},
-                   examples_per_step=parts.examples_per_step, prepare=data_lib.model_inputs)
-  return parts, loop.train(c, workdir, task, {"image": normal["image"]}).state
+  return parts, loop.train(c, workdir, registry.task(parts), {"image": normal["image"]}).state
 
 
 def _one_class_simclr_scores(config, normal: dict, test: dict, workdir: str) -> np.ndarray:
