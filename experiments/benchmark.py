@@ -15,7 +15,7 @@ from ml_collections import config_flags
 from jaxunsup import bench, cli
 from jaxunsup.recipes import benchmark
 from jaxunsup.errors import UsageError
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files, workdir as workdir_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Config file, e.g. experiments/configs/benchmark.py:smoke.",
                                           lock_config=True)
@@ -64,12 +64,10 @@ def main(argv):
   if config.peers:
     result["peers"], result["torch"] = _peers(result, config)
     _machine_peak(result, config)
-  os.makedirs(_WORKDIR.value, exist_ok=True)
   result["config"] = workdir_lib.config_to_json(config)
-  workdir_lib.write_json(os.path.join(_WORKDIR.value, "benchmark.json"), result)
+  files.write_json(os.path.join(_WORKDIR.value, "benchmark.json"), result)
   table = benchmark.markdown(result)
-  with open(os.path.join(_WORKDIR.value, "benchmark.md"), "w") as f:
-    f.write(table)
+  files.write_text(os.path.join(_WORKDIR.value, "benchmark.md"), table)
   print(table)
 
 

@@ -6,6 +6,7 @@ from typing import Callable
 from absl import app, flags, logging
 
 from jaxunsup.errors import UsageError
+from jaxunsup.train import files
 
 
 _COORDINATOR = flags.DEFINE_string(
@@ -62,8 +63,9 @@ def run(main: Callable) -> None:
     except UsageError as e:
       fail(str(e))
     except OSError as e:
-      if "config file" not in str(e):  # ml_collections reports a missing config file lazily
-        raise
-      fail("cannot load the --config file: " + " ".join(str(e).split(":", 1)[-1].split()))
+      if "config file" in str(e):  # ml_collections reports a missing config file lazily
+        fail("cannot load the --config file: " + " ".join(str(e).split(":", 1)[-1].split()))
+      # The machine, not the code: a full disk, a read-only or missing folder, a file in the way.
+      fail(files.explain(e, e.filename or "a file"))
 
   app.run(guarded, flags_parser=_parse_flags)

@@ -3,7 +3,7 @@
 import os
 from typing import Mapping
 
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files
 
 
 def _fmt(value, digits=4) -> str:
@@ -40,9 +40,5 @@ def autoencoder_report(summaries: Mapping[str, dict], command: str, title: str) 
 
 def write(path: str, text: str) -> None:
   """Writes the report atomically."""
-  if not workdir_lib.is_primary():
-    return
-  with open(f"{path}.tmp", "w") as f:
-    f.write(text)
-  os.replace(f"{path}.tmp", path)
+  files.write_text(path, text)
 

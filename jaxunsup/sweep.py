@@ -18,7 +18,7 @@ from jaxunsup.data.subsets import balanced_subset
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILE = "result.json"
@@ -67,8 +67,7 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
       result = {"objective": objective, "evaluation": evaluation, "labels_per_class": per_class,
                 "labelled_examples": len(idx), "seed": seed, "test_accuracy": acc,
                 "seconds": round(time.perf_counter() - t0, 2)}
-      os.makedirs(cell_dir, exist_ok=True)
-      workdir_lib.write_json(path, result)
+      files.write_json(path, result)
       results.append(result)
   return results
 
@@ -92,7 +91,6 @@ def pretrain_and_run(config: ml_collections.ConfigDict, workdir: str, family: st
     else:
       phase_dir = os.path.join(workdir, "pretrain", objective)
       if before_phase is not None:
-        os.makedirs(phase_dir, exist_ok=True)
         before_phase(phase_dir)
       phase = pretrain.phase_config(config, objective, family, **context)
       result = pretrain.run(phase, phase_dir, {spec.key: unlabelled}, eval_x, spec, family)
@@ -150,13 +148,12 @@ def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, 
   rows = aggregate(results)
   name = config.data.name
   table = markdown_table(rows, f"Label sweep on {name}")
-  with open(os.path.join(workdir, "label_sweep.md"), "w") as f:
-    f.write(table)
+  files.write_text(os.path.join(workdir, "label_sweep.md"), table)
   viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows, train_examples // num_classes,
                        f"Label sweep on {name}")
   summary = {"dataset": name, **extra, "pretrain": pretrain_info, "cells": rows,
              "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
                                 for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
              "seconds_this_invocation": round(time.perf_counter() - t0, 2)}
-  workdir_lib.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   return summary

@@ -1,6 +1,5 @@
 """Figures: image grids, reconstructions, latent maps, curves (PNG, matplotlib Agg)."""
 
-import os
 from typing import Mapping, Optional, Sequence
 
 import matplotlib
@@ -11,7 +10,7 @@ import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxunsup.eval import pca as pca_lib  # noqa: E402
-from jaxunsup.train import workdir as workdir_lib  # noqa: E402
+from jaxunsup.train import files  # noqa: E402
 
 
 def tile(images_NxHxWxC: np.ndarray, ncol: int) -> np.ndarray:
@@ -27,10 +26,10 @@ def tile(images_NxHxWxC: np.ndarray, ncol: int) -> np.ndarray:
 
 
 def _save(fig, path: str) -> None:
-  if workdir_lib.is_primary():
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-  plt.close(fig)
+  try:
+    files.save_figure(fig, path)
+  finally:
+    plt.close(fig)
 
 
 def _show(ax, grid: np.ndarray, title: str) -> None:

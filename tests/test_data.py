@@ -190,6 +190,14 @@ def test_hash_check_refuses_synthetic_data(tmp_path):
   assert not (data_dir / "fashion_mnist" / "1.0.0").exists()
 
 
+def test_hash_check_refuses_canonical_sized_data_of_other_content():
+  # The right number of examples, so only the sha256 comparison can refuse it.
+  splits = {split: (np.zeros((n, 28, 28, 1), np.uint8), np.zeros(n, np.uint8))
+            for split, n in sources.SPLIT_SIZES["mnist"].items()}
+  with pytest.raises(UsageError, match="do not match the recorded sha256"):
+    sources.check("mnist", splits, "a look-alike")
+
+
 def test_empty_source_dir_names_the_ways_to_get_data(tmp_path):
   (tmp_path / "src").mkdir()
   with pytest.raises(UsageError) as error:

@@ -1,6 +1,7 @@
 """The shared loop on synthetic data: determinism, exact resume, NaN stop, workdir checks."""
 
 import dataclasses
+import fcntl
 import json
 import os
 
@@ -12,7 +13,7 @@ from jaxunsup import data
 from jaxunsup.recipes import autoencoder
 from jaxunsup.configs.autoencoder import get_config
 from jaxunsup.errors import UsageError
-from jaxunsup.train import loop
+from jaxunsup.train import files, loop
 from jaxunsup.train.metrics_writer import read_metrics
 
 
@@ -91,6 +92,23 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
   with pytest.raises(loop.NonFiniteLoss, match="non-finite.*step 20"):
     loop.train(config, str(tmp_path), bad_task, images)
   assert sorted(os.listdir(tmp_path / "checkpoints"))[-1] == "20"
+  config.train.checkpoint_every = 50
+  with pytest.raises(loop.NonFiniteLoss, match="no checkpoint was saved before it"):
+    loop.train(config, str(tmp_path / "early"), bad_task, images)
+
+
+def test_a_second_live_run_on_a_workdir_is_refused_untouched(tmp_path):
+  config, task, images = _setup(steps=20)
+  loop.train(config, str(tmp_path), task, images)
+  before = {p: (tmp_path / p).read_bytes() for p in ("config.json", "metrics.jsonl")}
+  holder = os.open(tmp_path / files.LOCK_FILE, os.O_RDWR)  # as a run in another process holds it
+  fcntl.flock(holder, fcntl.LOCK_EX)
+  try:
+    with pytest.raises(UsageError, match="in use by another run"):
+      loop.train(config, str(tmp_path), task, images)
+  finally:
+    os.close(holder)
+  assert before == {p: (tmp_path / p).read_bytes() for p in before}
 
 
 def test_workdir_of_another_config_is_refused_untouched(tmp_path):
@@ -106,8 +124,8 @@ def test_workdir_of_another_config_is_refused_untouched(tmp_path):
 def test_corrupt_checkpoint_is_a_usage_error(tmp_path):
   config, task, images = _setup(steps=20)
   loop.train(config, str(tmp_path), task, images)
-  for root, _, files in os.walk(tmp_path / "checkpoints" / "20"):
-    for name in files:
+  for root, _, names in os.walk(tmp_path / "checkpoints" / "20"):
+    for name in names:
       with open(os.path.join(root, name), "wb") as f:
         f.write(b"garbage")
   with pytest.raises(UsageError, match="cannot be restored"):
@@ -115,8 +133,11 @@ def test_corrupt_checkpoint_is_a_usage_error(tmp_path):
 
 
 def test_bad_train_fields_are_usage_errors(tmp_path):
-  config, task, images = _setup(steps=0)
-  with pytest.raises(UsageError, match="train.steps"):
+  with pytest.raises(UsageError, match="train.steps must be positive"):
+    _setup(steps=0)  # where the objective's parts are built
+  config, task, images = _setup(steps=20)
+  config.train.steps = 0
+  with pytest.raises(UsageError, match="train.steps"):  # and by the loop, for tasks made otherwise
     loop.train(config, str(tmp_path), task, images)
   config.train.update(steps=10, batch_size=10_000)
   task = autoencoder.make_task(config, data.input_spec("mnist"), images["image"][:4].astype(np.float32) / 255)

@@ -18,3 +18,7 @@ def test_pca_matches_svd_and_is_sign_stable():
   _, _, vt = np.linalg.svd(x - x.mean(0), full_matrices=False)
   np.testing.assert_allclose(np.abs(fitted.components_KxP), np.abs(vt[:3]), atol=1e-10)
   np.testing.assert_array_equal(pca.fit(x, 3).components_KxP, fitted.components_KxP)
+  # the sign rule: each axis's entry of largest magnitude is positive, whatever eigh returned
+  c = fitted.components_KxP
+  assert np.all(c[np.arange(3), np.abs(c).argmax(1)] > 0)
+  np.testing.assert_allclose(pca.fit(x[:, ::-1], 3).components_KxP, c[:, ::-1], atol=1e-10)

@@ -8,6 +8,7 @@ import pytest
 
 from jaxunsup import data as data_lib
 from jaxunsup.eval import classifier, generative
+from jaxunsup.errors import UsageError
 from jaxunsup.eval.sample_quality import SampleScorer
 
 
@@ -109,3 +110,12 @@ def test_real_mnist_train_images_score_near_the_floor():
   # k-NN precision alone is fooled here (a blank image falls inside some outlier's ball): the
   # reason the summary reports recall, FID and coverage beside it
   assert blank["collapsed"] and blank["recall"] == 0.0 and blank["fid"] > 100 * real["fid"]
+  floats = train["image"][:500].astype(np.float32) / 255
+  assert scorer(floats)["class_coverage"] == 10
+  one_nan = floats.copy()
+  one_nan[3, 10, 10, 0] = np.nan
+  for bad, message in [(floats * 255, "must lie in \\[0, 1\\], found 0 to 255"),
+                       (one_nan, "samples hold 1 NaN or infinite value"),
+                       (np.zeros((4, 28, 28, 1), np.int64), "uint8 or floats")]:
+    with pytest.raises(UsageError, match=message):
+      scorer(bad)

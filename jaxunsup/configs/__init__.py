@@ -1,6 +1,8 @@
 """Experiment configs as importable data; experiments/configs/ points the launchers here."""
 
-from typing import Callable, Mapping
+import math
+import numbers
+from typing import Any, Callable, Mapping
 
 import ml_collections
 
@@ -41,3 +43,65 @@ def from_variant(base: Callable[[], ml_collections.ConfigDict], variants: Mappin
   c = base()
   variants[variant](c)
   return c
+
+
+# Fields whose numbers may leave the sign of their default: -1 takes every device.
+SIGNED_FIELDS = ("mesh.data", "mesh.fsdp")
+
+
+def _number_error(name: str, value: Any, reference: Any) -> str | None:
+  if isinstance(reference, bool):
+    return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
+  if not isinstance(reference, numbers.Real):
+    return None
+  whole = isinstance(reference, int)
+  if isinstance(value, bool) or not isinstance(value, int if whole else numbers.Real):
+    return f"{name} must be {'a whole number' if whole else 'a number'}, got {value!r}"
+  if not math.isfinite(value):
+    return f"{name} must be finite, got {value!r}"
+  if name in SIGNED_FIELDS:
+    return None
+  if reference > 0 and value <= 0:
+    return f"{name} must be positive, got {value!r}"
+  if reference >= 0 and value < 0:
+    return f"{name} must not be negative, got {value!r}"
+  return None
+
+
+def _weakest(values: list) -> Any:
+  """The loosest reference among the variants' values of one field: the smallest number."""
+  numbers_ = [v for v in values if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+  return min(numbers_) if numbers_ else values[0]
+
+
+def _check_field(name: str, value: Any, refs: list) -> None:
+  if isinstance(refs[0], ml_collections.ConfigDict):
+    if isinstance(value, ml_collections.ConfigDict):
+      for key in refs[0]:
+        if key in value:
+          _check_field(f"{name}.{key}", value[key], [r[key] for r in refs if key in r])
+    return
+  if isinstance(refs[0], (tuple, list)):
+    items = [item for r in refs if isinstance(r, (tuple, list)) for item in r]
+    if not items or not isinstance(value, (tuple, list)):
+      return
+    for item in value:
+      error = _number_error(name, item, _weakest(items))
+      if error:
+        raise UsageError(error.replace(f"{name} must", f"each of {name} must"))
+    return
+  error = _number_error(name, value, _weakest(refs))
+  if error:
+    raise UsageError(error)
+
+
+def check_values(config: ml_collections.ConfigDict, family: Any) -> None:
+  """UsageError for the first field of `config` whose value leaves the kind its family's variants
+  give it: booleans stay booleans and numbers numbers (True is not 1), whole numbers stay whole,
+  numbers stay finite, and a number no variant sets to zero or below stays positive (none sets
+  below zero: stays non-negative). Tuples of numbers are held to the same rule item by item.
+  `family` is the config module (its `base` and `VARIANTS`)."""
+  references = [from_variant(family.base, family.VARIANTS, v) for v in family.VARIANTS]
+  for key in references[0]:
+    if key in config:
+      _check_field(key, config[key], [r[key] for r in references if key in r])

@@ -120,13 +120,21 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
     raise UsageError(
         f"{name} is not prepared in {builder.data_dir_root}; run"
         f" `python -m jaxunsup.data prepare {name}{flag}`")
-  source = builder.as_data_source(
-      split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
-  # One batched read of all records is far faster than indexing one by one.
-  records = source.__getitems__(range(len(source)))
-  if name in TEXT_SPECS:
-    return _decode_text_records(records, builder.data_dir)
-  return _decode_records(records, SPECS[name].shape, builder.data_dir)
+  try:
+    source = builder.as_data_source(
+        split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+    # One batched read of all records is far faster than indexing one by one.
+    records = source.__getitems__(range(len(source)))
+    if name in TEXT_SPECS:
+      return _decode_text_records(records, builder.data_dir)
+    return _decode_records(records, SPECS[name].shape, builder.data_dir)
+  except UsageError:
+    raise
+  except Exception as e:  # array_record and protobuf raise many types for damaged files
+    reason = " ".join(str(e).split())[:150] or type(e).__name__
+    flag = "" if data_dir is None else f" --data_dir {data_dir}"
+    raise UsageError(f"the prepared {name} {split} split in {builder.data_dir} is damaged ({reason}); "
+                     f"delete that folder and run `python -m jaxunsup.data prepare {name}{flag}`") from None
 
 
 def load_splits(data_cfg) -> tuple:
@@ -213,7 +221,7 @@ def _decode_text_records(records, where) -> dict:
       feature = parse(record).features.feature
       texts.append(feature["text"].bytes_list.value[0].decode("utf-8", errors="replace"))
       labels[i] = feature["label"].int64_list.value[0]
-  except IndexError as e:
+  except (IndexError, ValueError) as e:  # protobuf's DecodeError is a ValueError
     raise UsageError(f"{where} holds malformed records; delete it and prepare again") from e
   return {"text": texts, "label": labels}
 
@@ -232,7 +240,7 @@ def _decode_records(records, shape, where) -> dict:
       feature = parse(record).features.feature
       images.append(feature["image"].bytes_list.value[0])
       labels[i] = feature["label"].int64_list.value[0]
-  except IndexError as e:
+  except (IndexError, ValueError) as e:
     raise UsageError(f"{where} holds malformed records; delete it and"
                      " prepare again") from e
   # A bytearray makes the result writable.

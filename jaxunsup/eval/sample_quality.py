@@ -20,6 +20,22 @@ from jaxunsup.train import compiled
 COLLAPSED_COVERAGE = 2  # a generator covering at most this many classes is reported as collapsed
 
 
+def check_pixels(images: np.ndarray) -> None:
+  """UsageError unless `images` are uint8, or finite floats in [0, 1] (a little float rounding
+  aside): floats in 0..255 would be scored as mostly white, silently."""
+  if images.dtype == np.uint8:
+    return
+  if not np.issubdtype(images.dtype, np.floating):
+    raise UsageError(f"samples must be uint8 or floats in [0, 1], got dtype {images.dtype}")
+  bad = int(np.sum(~np.isfinite(images)))
+  if bad:
+    raise UsageError(f"samples hold {bad} NaN or infinite values")
+  low, high = float(images.min()), float(images.max())
+  if low < -1e-4 or high > 1 + 1e-4:
+    raise UsageError(f"float samples must lie in [0, 1], found {low:g} to {high:g}; "
+                     "pass uint8 for images in 0..255")
+
+
 @dataclasses.dataclass
 class SampleScorer:
   """The evaluator and the test split's features, with the statistics every score reuses."""
@@ -49,6 +65,7 @@ class SampleScorer:
     if samples.ndim != 4 or samples.shape[1:] != expected or len(samples) < 2:
       raise UsageError(f"samples of shape {np.shape(samples_NxHxWxC)} do not fit {self.evaluator.dataset} "
                        f"images {expected}; expected N x {' x '.join(map(str, expected))} with N >= 2")
+    check_pixels(samples)
     features, predicted = self.evaluator.apply(samples)
     precision, recall = generative.precision_recall(self.ref_features, features, self.k, self.ref_radii)
     scores = {

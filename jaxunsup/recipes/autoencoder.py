@@ -12,18 +12,19 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import trained, viz
+from jaxunsup import configs, trained, viz
+from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.objectives import registry
-from jaxunsup.train import loop
+from jaxunsup.train import files, loop
 from jaxunsup.train.metrics_writer import read_metrics
-from jaxunsup.train.workdir import write_json
 
 SUMMARY_FILE = "summary.json"
 
 
 def check(config: ml_collections.ConfigDict) -> registry.Objective:
   """The objective `config.model.name` names; UsageError on a bad name or setting."""
+  configs.check_values(config, ae_configs)
   objective = registry.get("autoencoder", config.model.name)
   objective.check(config)
   return objective
@@ -62,27 +63,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   image_shape = spec.shape
   x_test = test["image"].astype(np.float32) / 255.0
   task = make_task(config, spec, x_test[:config.eval.examples])
-  result = loop.train(config, workdir, task, train)
-  model = trained.Model(config, result.state, spec, objective)
+  with files.workdir_lock(workdir):  # held until the last figure is written
+    result = loop.train(config, workdir, task, train)
+    model = trained.Model(config, result.state, spec, objective)
 
-  recon = model.reconstruct(x_test)
-  test_mse = float(np.mean(np.square(recon - x_test)))
-  pixels = int(np.prod(image_shape))
-  x_train = train["image"].reshape((len(train["image"]), -1)).astype(np.float32) / 255.0
-  pca_mse = pca_lib.reconstruction_mse(x_train, x_test.reshape((len(x_test), -1)), config.model.latent_dim)
-  summary = {"dataset": config.data.name, "model": config.model.name,
-             "latent_dim": config.model.latent_dim, "steps": result.steps,
-             "train_seconds": round(result.train_seconds, 2), "test_mse": test_mse,
-             "test_sse_per_image": test_mse * pixels, "pca_test_mse": pca_mse,
-             "pca_test_sse_per_image": pca_mse * pixels}
-  if model.parts.test_scores is not None:
-    summary.update(model.parts.test_scores(model.state, x_test))
-  if model.parts.sample is not None:
-    samples = model.sample(config.eval.num_samples, config.seed)
-    np.save(os.path.join(workdir, "samples.npy"), np.round(samples * 255).astype(np.uint8))
-  write_figures(workdir, model, x_test, test["label"], data_lib.spec(config.data.name).class_names)
-  write_json(os.path.join(workdir, SUMMARY_FILE), summary)
-  return summary
+    recon = model.reconstruct(x_test)
+    test_mse = float(np.mean(np.square(recon - x_test)))
+    pixels = int(np.prod(image_shape))
+    x_train = train["image"].reshape((len(train["image"]), -1)).astype(np.float32) / 255.0
+    pca_mse = pca_lib.reconstruction_mse(x_train, x_test.reshape((len(x_test), -1)), config.model.latent_dim)
+    summary = {"dataset": config.data.name, "model": config.model.name,
+               "latent_dim": config.model.latent_dim, "steps": result.steps,
+               "train_seconds": round(result.train_seconds, 2), "test_mse": test_mse,
+               "test_sse_per_image": test_mse * pixels, "pca_test_mse": pca_mse,
+               "pca_test_sse_per_image": pca_mse * pixels}
+    if model.parts.test_scores is not None:
+      summary.update(model.parts.test_scores(model.state, x_test))
+    if model.parts.sample is not None:
+      samples = model.sample(config.eval.num_samples, config.seed)
+      files.save_npy(os.path.join(workdir, "samples.npy"), np.round(samples * 255).astype(np.uint8))
+    write_figures(workdir, model, x_test, test["label"], data_lib.spec(config.data.name).class_names)
+    files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+    return summary
 
 
 def load(workdir: str) -> trained.Model:

@@ -26,9 +26,9 @@ import ml_collections
 import numpy as np
 from tqdm.auto import tqdm
 
-from jaxunsup import bench
+from jaxunsup import bench, configs
 from jaxunsup import data as data_lib
-from jaxunsup.configs import runs
+from jaxunsup.configs import benchmark as bench_configs, runs
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop, parallel, precision
@@ -110,6 +110,7 @@ def build(name: str, batch_size: int, small: bool, dtype: str = "float32") -> Mo
 
 def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   """Every choice checked before anything is timed or written; returns the mesh of the main rows."""
+  configs.check_values(config, bench_configs)
   precision.check(config.dtype)
   if not config.models:
     raise UsageError("the benchmark list (models) is empty")

@@ -12,20 +12,21 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import trained, viz
+from jaxunsup import configs, trained, viz
+from jaxunsup.configs import gan as gan_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval.sample_quality import SampleScorer, cached_scorer
 from jaxunsup.objectives import registry
-from jaxunsup.train import loop
+from jaxunsup.train import files, loop
 from jaxunsup.train.metrics_writer import read_metrics
 from jaxunsup.trained import to_uint8
-from jaxunsup.train.workdir import write_json
 
 SUMMARY_FILE = "summary.json"
 PROGRESS_DIR = "progress"
 
 def check(config: ml_collections.ConfigDict) -> registry.Objective:
   """The objective `config.model.name` names; UsageError on a bad name or setting."""
+  configs.check_values(config, gan_configs)
   objective = registry.get("gan", config.model.name)
   objective.check(config)
   return objective
@@ -48,8 +49,8 @@ def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer, wor
     out = {k: float(v) for k, v in scores.items() if k not in ("num_samples", "evaluator_test_accuracy")}
     if config.model.ema_decay:
       out["ema_fid"] = float(scorer(model.sample(ec.periodic_samples, eval_seed, ema=True))["fid"])
-    os.makedirs(os.path.join(workdir, PROGRESS_DIR), exist_ok=True)
-    np.save(os.path.join(workdir, PROGRESS_DIR, f"step_{step_num:08d}.npy"), to_uint8(samples[:ec.grid_samples]))
+    files.save_npy(os.path.join(workdir, PROGRESS_DIR, f"step_{step_num:08d}.npy"),
+                   to_uint8(samples[:ec.grid_samples]))
     return out
 
   return registry.task(parts, evaluate=evaluate, show=("d_loss", "g_loss"))
@@ -87,20 +88,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   spec = data_lib.input_spec(config.data.name)
   scorer = cached_scorer(config.data.name, config.eval.k)
   task = make_task(config, spec, scorer, workdir)
-  result = loop.train(config, workdir, task, train)
-  model = trained.GAN(config, result.state, spec, objective)
+  with files.workdir_lock(workdir):  # held until the last figure is written
+    result = loop.train(config, workdir, task, train)
+    model = trained.GAN(config, result.state, spec, objective)
 
-  samples = model.sample(config.eval.num_samples, config.seed)
-  labels = model.default_labels(len(samples))
-  summary = {"dataset": config.data.name, "model": config.model.name, "steps": result.steps,
-             "train_seconds": round(result.train_seconds, 2), **scorer(samples, labels)}
-  if config.model.ema_decay:
-    ema = scorer(model.sample(config.eval.num_samples, config.seed, ema=True), labels)
-    summary.update({f"ema_{k}": v for k, v in ema.items() if k not in ("num_samples", "evaluator_test_accuracy")})
-  np.save(os.path.join(workdir, "samples.npy"), to_uint8(samples))
-  write_figures(workdir, model, samples, data_lib.spec(config.data.name).class_names)
-  write_json(os.path.join(workdir, SUMMARY_FILE), summary)
-  return summary
+    samples = model.sample(config.eval.num_samples, config.seed)
+    labels = model.default_labels(len(samples))
+    summary = {"dataset": config.data.name, "model": config.model.name, "steps": result.steps,
+               "train_seconds": round(result.train_seconds, 2), **scorer(samples, labels)}
+    if config.model.ema_decay:
+      ema = scorer(model.sample(config.eval.num_samples, config.seed, ema=True), labels)
+      summary.update({f"ema_{k}": v for k, v in ema.items() if k not in ("num_samples", "evaluator_test_accuracy")})
+    files.save_npy(os.path.join(workdir, "samples.npy"), to_uint8(samples))
+    write_figures(workdir, model, samples, data_lib.spec(config.data.name).class_names)
+    files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+    return summary
 
 
 def load(workdir: str) -> trained.GAN:
@@ -118,8 +120,5 @@ def write_samples(workdir: str, out: str, num: int, seed: int, ema: bool = False
   if os.path.exists(out):
     raise UsageError(f"{out} exists; choose another --out (nothing is overwritten)")
   model = load(workdir)
-  images = to_uint8(model.sample(num, seed, ema=ema))
-  tmp = out + ".tmp.npy"
-  np.save(tmp, images)
-  os.replace(tmp, out)
+  files.save_npy(out, to_uint8(model.sample(num, seed, ema=ema)))
   return out

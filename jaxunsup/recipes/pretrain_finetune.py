@@ -10,19 +10,20 @@ never run twice, so a killed sweep picks up where it stopped, and an unfinished 
 its checkpoint. Every registered objective of the `pretrain` family can be swept.
 """
 
-import os
 import time
 
 import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import pretrain, sweep
+from jaxunsup import configs, pretrain, sweep
+from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files, workdir as workdir_lib
 
 
 def _check_choices(config: ml_collections.ConfigDict) -> None:
+  configs.check_values(config, pf_configs)
   for objective in config.pretrain.objectives:
     pretrain.check_objective(objective)
   sweep.check_sweep_lists(config)
@@ -54,17 +55,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   init = _init_from_encoder(config) if config.finetune.init_from else None
   train, test = data_lib.load_splits(config.data)
   subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels before anything is written
-  workdir_lib.check_config(config, workdir, has_checkpoint=False)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
-
-  t0 = time.perf_counter()
-  spec = data_lib.input_spec(config.data.name)
-  eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
-  # pretraining reads every training image without its label
-  results, pretrain_info, _, _ = sweep.pretrain_and_run(config, workdir, "pretrain", spec, train, test,
-                                                        train["image"], eval_x, subsets, init)
-  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
-                           pretrain_info, t0)
+  with files.workdir_lock(workdir):
+    workdir_lib.start(config, workdir)
+    t0 = time.perf_counter()
+    spec = data_lib.input_spec(config.data.name)
+    eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
+    # pretraining reads every training image without its label
+    results, pretrain_info, _, _ = sweep.pretrain_and_run(config, workdir, "pretrain", spec, train, test,
+                                                          train["image"], eval_x, subsets, init)
+    return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
+                             pretrain_info, t0)
 
 

@@ -22,6 +22,7 @@ from jaxunsup import data as data_lib
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.configs import autoencoder as ae_configs
 from jaxunsup.configs import pretrain_finetune as pf_configs
+from jaxunsup.configs import representations as study_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
@@ -29,7 +30,7 @@ from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files, workdir as workdir_lib
 
 SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn")
@@ -88,6 +89,7 @@ def load_source(workdir: str, dataset: str) -> Representation:
 
 def check(config: ml_collections.ConfigDict) -> None:
   """Names and numbers checked before any data is read or anything written."""
+  configs.check_values(config, study_configs)
   unknown = [m for m in config.anomaly.methods if m not in ANOMALY_METHODS]
   if unknown:
     raise UsageError(f"unknown anomaly method {unknown[0]!r}; choose from {', '.join(ANOMALY_METHODS)}")
@@ -316,9 +318,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, test = data_lib.load_splits(config.data)
   train, test = _first(train, config.train_examples), _first(test, config.test_examples)
   sources = [load_source(path, name) for path in config.sources]  # refuses bad sources first
-  workdir_lib.check_config(config, workdir, has_checkpoint=False)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
+  with files.workdir_lock(workdir):
+    workdir_lib.start(config, workdir)
+    return _study(config, workdir, train, test, sources)
+
+
+def _study(config, workdir, train, test, sources) -> dict:
+  name = config.data.name
   t0 = time.perf_counter()
   class_names = data_lib.spec(name).class_names
   reps = [raw_pixels(), pca_representation(train["image"], config.pca_dim), *sources]
@@ -348,7 +354,6 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
              "clustering": {"split": config.clustering.split, "examples": examples,
                             "seeds": list(config.clustering.seeds), "rows": cluster_rows},
              "anomaly": anomaly, "seconds": {**seconds, "total": round(time.perf_counter() - t0, 1)}}
-  with open(os.path.join(workdir, "representations.md"), "w") as f:
-    f.write(markdown(summary))
-  workdir_lib.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
+  files.write_text(os.path.join(workdir, "representations.md"), markdown(summary))
+  files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   return summary

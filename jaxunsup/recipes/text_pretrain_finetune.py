@@ -18,18 +18,20 @@ import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import finetune, models, pretrain, sweep
+from jaxunsup import configs, finetune, models, pretrain, sweep
+from jaxunsup.configs import text_pretrain_finetune as text_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.text import probes
 from jaxunsup.text import tokenizer as tokenizer_lib
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files, workdir as workdir_lib
 
 
 FAMILY = "text_pretrain"
 
 
 def _check_choices(config: ml_collections.ConfigDict) -> None:
+  configs.check_values(config, text_configs)
   data_lib.text_spec(config.data.name)
   models.check_text_encoder(config.model)
   for objective in config.pretrain.objectives:
@@ -121,28 +123,27 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, train_stats = _encode(tok, raw["train"])
   test, test_stats = _encode(tok, raw["test"])
   subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels early
-  workdir_lib.check_config(config, workdir, has_checkpoint=False)
-  os.makedirs(workdir, exist_ok=True)
-  workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
-  tok.save(workdir)
+  with files.workdir_lock(workdir):
+    workdir_lib.start(config, workdir)
+    tok.save(workdir)
 
-  # Pretraining reads every training text without its label, and the unlabelled split if any.
-  unlabelled = train["ids"]
-  if spec.unlabelled_split:
-    unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
-  t0 = time.perf_counter()
-  input_spec = data_lib.specs.text_input(name, tok.max_len, tok.vocab_size)
-  eval_ids = test["ids"][:config.pretrain.eval_examples]
-  results, pretrain_info, pretrained, params = sweep.pretrain_and_run(
-      config, workdir, FAMILY, input_spec, train, test, unlabelled, eval_ids, subsets, init,
-      before_phase=tok.save, tokenizer=tok)
-  encoder = models.build_encoder(config.model, input_spec)
-  encoders = {objective: (encoder, p) for objective, p in params.items()}
-  seq_ae = pretrained["seq_autoencoder"][1] if "seq_autoencoder" in pretrained else None
+    # Pretraining reads every training text without its label, and the unlabelled split if any.
+    unlabelled = train["ids"]
+    if spec.unlabelled_split:
+      unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
+    t0 = time.perf_counter()
+    input_spec = data_lib.specs.text_input(name, tok.max_len, tok.vocab_size)
+    eval_ids = test["ids"][:config.pretrain.eval_examples]
+    results, pretrain_info, pretrained, params = sweep.pretrain_and_run(
+        config, workdir, FAMILY, input_spec, train, test, unlabelled, eval_ids, subsets, init,
+        before_phase=tok.save, tokenizer=tok)
+    encoder = models.build_encoder(config.model, input_spec)
+    encoders = {objective: (encoder, p) for objective, p in params.items()}
+    seq_ae = pretrained["seq_autoencoder"][1] if "seq_autoencoder" in pretrained else None
 
-  with open(os.path.join(workdir, "examples.md"), "w") as f:
-    f.write(examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
-  stats = {"vocab_size": tok.vocab_size, "max_len": tok.max_len, "fingerprint": tok.fingerprint(),
-           "train": train_stats, "test": test_stats}
-  return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
-                           pretrain_info, t0, tokenizer=stats)
+    files.write_text(os.path.join(workdir, "examples.md"),
+                     examples_markdown(tok, raw["test"]["text"], test["label"], spec.class_names, encoders, seq_ae))
+    stats = {"vocab_size": tok.vocab_size, "max_len": tok.max_len, "fingerprint": tok.fingerprint(),
+             "train": train_stats, "test": test_stats}
+    return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
+                             pretrain_info, t0, tokenizer=stats)

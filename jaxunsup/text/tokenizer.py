@@ -20,7 +20,7 @@ import re
 import numpy as np
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import workdir as workdir_lib
+from jaxunsup.train import files
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
@@ -101,11 +101,7 @@ class Tokenizer:
 
   def save(self, directory: str) -> str:
     path = os.path.join(directory, FILE)
-    if not workdir_lib.is_primary():
-      return path
-    with open(path + ".tmp", "w") as f:
-      f.write(self.to_json())
-    os.replace(path + ".tmp", path)
+    files.write_text(path, self.to_json())
     return path
 
 

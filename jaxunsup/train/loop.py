@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import math
 import os
+import sys
 import time
 from typing import Any, Callable, Mapping
 
@@ -14,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, compiled, parallel, workdir as workdir_lib
+from jaxunsup.train import checkpoint, compiled, files, parallel, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -62,7 +63,7 @@ def validate(train_cfg: ml_collections.ConfigDict, num_examples: int, examples_p
   """Checks the `train` fields the loop uses; raises UsageError on nonsense."""
   for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
     value = train_cfg[name]
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise UsageError(f"train.{name} must be a positive integer, got {value!r}")
   on_device_loop(train_cfg.get("loop", "auto"))
   if examples_per_step > num_examples:
@@ -192,7 +193,15 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   validate(tc, n, per_step)
   mesh = parallel.make_mesh(config.get("mesh"))
   parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
-  os.makedirs(workdir, exist_ok=True)
+  with files.workdir_lock(workdir):
+    return _train(config, workdir, task, train_data, mesh)
+
+
+def _train(config, workdir, task, train_data, mesh) -> LoopResult:
+  tc = config.train
+  n = len(next(iter(train_data.values())))
+  per_step = task.examples_per_step or tc.batch_size
+  files.make_dirs(workdir)
   mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
   has_config = workdir_lib.check_config(config, workdir, mngr.latest_step() is not None)
 
@@ -205,9 +214,10 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
     if not np.array_equal(restored["rng"], jax.random.key_data(root)):
       raise UsageError(f"checkpoint in {workdir} was made with another seed; use a new --workdir")
     state, start, elapsed = restored["state"], int(restored["step"]), float(restored["train_seconds"])
+    if start < tc.steps:
+      print(f"{workdir}: resuming from step {start} of {tc.steps}", file=sys.stderr)
   if not has_config:
-    workdir_lib.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE),
-                           workdir_lib.config_to_json(config))
+    files.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
   writer = MetricWriter(workdir, start)
 
   # Placed whether fresh or restored: a mix of committed and uncommitted arrays (a restored encoder
@@ -242,9 +252,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
       row = _mean_rows(pending)
       pending = []
       if not all(math.isfinite(v) for v in row.values()):
-        raise NonFiniteLoss(
-            f"non-finite training metrics by step {done} ({row}); stopped, the last good checkpoint "
-            f"(step {mngr.latest_step()}) is kept in {mngr.directory}; try a lower train.learning_rate")
+        last_good = mngr.latest_step()
+        kept = (f"the last good checkpoint (step {last_good}) is kept in {mngr.directory}"
+                if last_good is not None else "no checkpoint was saved before it")
+        raise NonFiniteLoss(f"non-finite training metrics by step {done} ({row}); stopped, {kept}; "
+                            "try a lower train.learning_rate")
       seconds = elapsed + time.perf_counter() - t0
       writer.write(done, {**{f"train/{k}": v for k, v in row.items()}, "train/seconds": seconds})
       if last or done % tc.eval_every == 0:

@@ -4,18 +4,12 @@ import json
 import os
 from typing import Any
 
-import jax
 import ml_collections
 
 from jaxunsup.errors import UsageError
+from jaxunsup.train import files
 
 CONFIG_FILE = "config.json"
-
-
-def is_primary() -> bool:
-  """Whether this process writes the workdir's files: in a multi-host run every process computes
-  the same results and process 0 alone writes them (orbax coordinates the checkpoints itself)."""
-  return jax.process_index() == 0
 
 
 def config_to_json(config: ml_collections.ConfigDict) -> dict:
@@ -52,12 +46,8 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
   return True
 
 
-def write_json(path: str, data: Any) -> None:
-  """Writes JSON atomically (temp file then rename), so a kill never leaves half a file."""
-  if not is_primary():
-    return
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-    f.write("\n")
-  os.replace(tmp, path)
+def start(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """For a run of several phases (a sweep, a study): checks `workdir` against `config` and writes
+  its config.json. Call it holding `files.workdir_lock(workdir)`."""
+  if not check_config(config, workdir, has_checkpoint=False):
+    files.write_json(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
