@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import constant_vae
 from jaxunsup import data
 from jaxunsup.configs.autoencoder import get_config
 from jaxunsup.objectives import registry, vae
@@ -24,21 +25,8 @@ def test_bernoulli_log_likelihood_by_hand():
   assert float(vae.bernoulli_log_likelihood(logits, x)[0]) == pytest.approx(expected, rel=1e-6)
 
 
-def _constant_vae(pixel_logit: float):
-  """A VAE whose posterior is the prior and whose decoder ignores z: log p(x) is known exactly."""
-  config = get_config("smoke")
-  config.model.name = "vae"
-  state = registry.build("autoencoder", "vae", config, data.input_spec("mnist")).init(jax.random.key(0))
-  zero = lambda tree: jax.tree.map(jnp.zeros_like, tree)
-  dec_params = zero(state.decoder.params)
-  last = sorted(dec_params)[-1]
-  dec_params[last]["bias"] = jnp.full_like(dec_params[last]["bias"], pixel_logit)
-  return state.replace(encoder=state.encoder.replace(params=zero(state.encoder.params)),
-                       decoder=state.decoder.replace(params=dec_params))
-
-
 def test_elbo_and_iw_bound_are_exact_for_a_constant_decoder():
-  state = _constant_vae(0.7)
+  state = constant_vae(0.7)
   x = vae.binarize(jnp.full((4, 28, 28, 1), 0.4), jax.random.key(3))
   p = 1 / (1 + math.exp(-0.7))
   ones = np.asarray(x).reshape((4, -1)).sum(1)

@@ -78,6 +78,17 @@ def train_step(state: AEState, batch: dict, rng: jax.Array):
   return new_state, metrics
 
 
+def log_weights(state: AEState, x_bin: jnp.ndarray, mean_BxD: jnp.ndarray, logvar_BxD: jnp.ndarray,
+                eps_KxBxD: jnp.ndarray, dec_params=None) -> jnp.ndarray:
+  """K x B importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mean + std * eps_k."""
+  z_KxBxD = mean_BxD + jnp.exp(0.5 * logvar_BxD) * eps_KxBxD
+  logits = jax.vmap(lambda zk: decode_logits(state, zk, dec_params))(z_KxBxD)
+  log_px = jax.vmap(lambda lk: bernoulli_log_likelihood(lk, x_bin))(logits)
+  log_pz = -0.5 * jnp.sum(jnp.square(z_KxBxD) + LOG_2PI, axis=-1)
+  log_qz = -0.5 * jnp.sum(jnp.square(eps_KxBxD) + LOG_2PI + logvar_BxD, axis=-1)
+  return log_px + log_pz - log_qz
+
+
 def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_samples: int,
                       chunk: int = 250) -> jnp.ndarray:
   """Importance-weighted estimate of log p(x) per example (Burda et al. 2016, eq. 8).
@@ -86,22 +97,13 @@ def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_sa
   Samples are drawn `chunk` at a time and combined with a running logsumexp to bound memory.
   """
   mean, logvar = posterior(state, x_bin)
-  std = jnp.exp(0.5 * logvar)
   chunk = min(chunk, num_samples)
   if num_samples % chunk:
     raise ValueError(f"iw_samples {num_samples} must be a multiple of the chunk {chunk}")
 
-  def log_weights(key):
-    eps_KxBxD = jax.random.normal(key, (chunk, *mean.shape))
-    z = mean + std * eps_KxBxD
-    logits = jax.vmap(lambda zk: decode_logits(state, zk))(z)
-    log_px = jax.vmap(lambda lk: bernoulli_log_likelihood(lk, x_bin))(logits)
-    log_pz = -0.5 * jnp.sum(jnp.square(z) + LOG_2PI, axis=-1)
-    log_qz = -0.5 * jnp.sum(jnp.square(eps_KxBxD) + LOG_2PI + logvar, axis=-1)
-    return log_px + log_pz - log_qz
-
   def body(acc_B, key):
-    return jnp.logaddexp(acc_B, jax.nn.logsumexp(log_weights(key), axis=0)), None
+    weights_KxB = log_weights(state, x_bin, mean, logvar, jax.random.normal(key, (chunk, *mean.shape)))
+    return jnp.logaddexp(acc_B, jax.nn.logsumexp(weights_KxB, axis=0)), None
 
   keys = jax.random.split(rng, num_samples // chunk)
   total_B, _ = jax.lax.scan(body, jnp.full(mean.shape[:1], -jnp.inf), keys)
@@ -145,7 +147,9 @@ def anomaly_score(state: AEState, x_NxHxWxC: np.ndarray, rng: jax.Array, samples
                          for i in range(0, len(x_NxHxWxC), 1000)])
 
 
-def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
+def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, step=train_step) -> Parts:
+  """The VAE's parts (networks, evaluation, NLL, sampler) around train step `step`: the IWAE
+  trains the same model on another bound."""
   latent_dim = config.model.latent_dim
   parts = None
 
@@ -155,10 +159,10 @@ def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
     return map_in_chunks(lambda zb: parts.decode(state, zb), np.asarray(z))
 
   parts = reconstruction.autoencoder_parts(
-      config, spec, train_step, _evaluate, code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
+      config, spec, step, _evaluate, code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
       encoder_outputs=2, sample=sample, anomaly_score=anomaly_score,
       test_scores=lambda state, x_test: test_scores(state, x_test, config.eval))
   return parts
 
 
-register(Objective("autoencoder", "vae", _build, reconstruction.check))
+register(Objective("autoencoder", "vae", build_parts, reconstruction.check))

@@ -1,4 +1,4 @@
-"""The autoencoder family (mlp, conv, denoising, vae): training, evaluation and a model API.
+"""The autoencoder family (mlp, conv, denoising, vae, iwae, vqvae): training, evaluation and a model API.
 
 `train_and_evaluate(config, workdir)` is what experiments/autoencoder.py runs; `load(workdir)`
 gives notebooks a `trained.Model` with `encode`, `reconstruct` and (for the VAE) `sample`. Every
