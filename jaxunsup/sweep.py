@@ -7,6 +7,7 @@ under finetune/, with result.json once finished, so a killed sweep picks up wher
 
 import json
 import os
+import sys
 import time
 
 import jax
@@ -44,7 +45,7 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
   """Every (evaluation, labels, seed) cell of one objective (`params`: its pretrained encoder, None
   from scratch); returns result dicts."""
   key = spec.key
-  results = []
+  results, read_back = [], 0
   for evaluation in config.finetune.evaluations:
     for (per_class, seed), idx in subsets.items():
       cell_dir = os.path.join(workdir, "finetune", _cell_name(objective, evaluation, per_class, seed))
@@ -52,6 +53,7 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
       if os.path.exists(path):
         with open(path) as f:
           results.append(json.load(f))
+        read_back += 1
         continue
       labelled = {key: train[key][idx], "label": train["label"][idx]}
       t0 = time.perf_counter()
@@ -69,6 +71,8 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
                 "seconds": round(time.perf_counter() - t0, 2)}
       files.write_json(path, result)
       results.append(result)
+  if read_back:
+    print(f"{workdir}: {read_back} finished {objective} cells read back", file=sys.stderr)
   return results
 
 

@@ -17,7 +17,7 @@ def base() -> ml_collections.ConfigDict:
   # smoke commands of experiments/, in this order (the representation study reads the
   # autoencoder's uninterrupted run, so the autoencoder comes first)
   c.families = ("autoencoder", "gan", "pretrain_finetune", "text", "representations")
-  c.trials = (10, 5, 4, 4, 4)   # fresh workdirs per family
+  c.trials = (12, 6, 4, 4, 4)   # fresh workdirs per family
   c.kills_per_trial = 4         # kills before the run may finish
   c.bad_input = True
   return c

@@ -37,10 +37,14 @@ from jaxunsup.train.metrics_writer import read_metrics
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPERIMENTS = os.path.join(ROOT, "experiments")
 SITES = ("time", "checkpoint", "metrics", "rename")
-RESUME_MARK = "resuming from step"
-# The autoencoder's smoke run has two checkpoints; more give the kills more saves to land in.
+# What a run that took up finished work says on stderr (train/loop.py, sweep.py).
+RESUME_MARKS = ("resuming from step", "restored, trained to step", "cells read back")
+# The autoencoder's and the GAN's smoke runs have two checkpoints; more give the kills more saves
+# to land in.
 LONGER = {"autoencoder": ("--config.train.steps=120", "--config.train.checkpoint_every=20",
-                          "--config.train.eval_every=60")}
+                          "--config.train.eval_every=60"),
+          "gan": ("--config.train.steps=60", "--config.train.checkpoint_every=10",
+                  "--config.train.eval_every=30")}
 # The child: arms one fault on itself, then runs an experiment script as `python SCRIPT ARGS`.
 CHILD = "import sys; from jaxunsup.recipes import faults; faults.child(sys.argv[1:])"
 
@@ -123,7 +127,9 @@ def run(cmd: list, env: dict, site: str = "time", nth: int = 0, delay: float = 0
         timeout: float = 900) -> Run:
   """Runs `python SCRIPT ARGS` with a fault armed (site `time`: killed from here after `delay` s;
   `delay` 0 with `time`: not killed)."""
-  argv = [sys.executable, "-c", CHILD, site, str(nth), str(delay), *cmd] if site != "time" else [sys.executable, *cmd]
+  argv = [sys.executable, *cmd]
+  if site != "time":
+    argv = [sys.executable, "-c", CHILD, site, str(nth), str(delay), *cmd]
   t0 = time.perf_counter()
   proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
   try:
@@ -200,11 +206,12 @@ def trial(cmd_for: Callable[[str], list], workdir: str, env: dict, rng: np.rando
     if attempt < kills:
       site = str(rng.choice(SITES))
       nth = int(rng.integers(1, {"checkpoint": 3, "metrics": 5, "rename": 8}.get(site, 2)))
-      delay = float(rng.uniform(0.3, 1.0) * reference_seconds) if site == "time" else float(rng.uniform(0, 0.05))
+      # a random moment of the run, or a timer's delay into a save
+      delay = float(rng.uniform(0.3, 1.0) * reference_seconds if site == "time" else rng.uniform(0, 0.05))
       result = run(cmd, env, site, nth, delay)
     else:
       result = run(cmd, env)
-    record["resumed_runs"] += RESUME_MARK in result.stderr
+    record["resumed_runs"] += any(mark in result.stderr for mark in RESUME_MARKS)
     if result.killed:
       record["kills"] += 1
       record["sites"].append(site)
@@ -313,7 +320,7 @@ def _garble_checkpoint(path: str) -> None:
         f.write(b"\0garbage")
 
 
-def _damaged_data_dir(root: str, env: dict, how: str) -> str:
+def _damaged_data_dir(root: str, how: str) -> str:
   """A copy of the prepared MNIST (or of its download only) with one file damaged."""
   data_dir = os.path.join(root, f"data_{how}")
   source = data_lib.default_data_dir()
@@ -371,9 +378,11 @@ def bad_input_cases(reference: str) -> list:
       Case("damaged metrics.jsonl", "not a metrics row",
            plain(lambda r: _ae(_damaged_metrics(_finished_copy(r, reference, "metrics"))))),
       Case("truncated prepared dataset", "prepare mnist",
-           lambda r, env: (_ae(os.path.join(r, "w")), {**env, "JAXUNSUP_DATA_DIR": _damaged_data_dir(r, env, "truncated")}, r)),
-      Case("corrupt download", "mnist",
-           lambda r, env: (_ae(os.path.join(r, "w")), {**env, "JAXUNSUP_DATA_DIR": _damaged_data_dir(r, env, "download")}, r)),
+           lambda r, env: (_ae(os.path.join(r, "w")), _with_data_dir(env, _damaged_data_dir(r, "truncated")),
+                           r)),
+      Case("corrupt download", "is unreadable",
+           lambda r, env: (_ae(os.path.join(r, "w")), _with_data_dir(env, _damaged_data_dir(r, "download")),
+                           r)),
       Case("float samples in 0..255", "must lie in [0, 1]", plain(lambda r: samples(r, "255"))),
       Case("samples with a NaN pixel", "NaN or infinite", plain(lambda r: samples(r, "nan"))),
       Case("samples of the wrong shape", "do not fit mnist", plain(lambda r: samples(r, "shape"))),
@@ -381,6 +390,10 @@ def bad_input_cases(reference: str) -> list:
            plain(lambda r: _ae(os.path.join(r, "w"), "--config.train.learning_rate=1e12"))),
   ]
   return cases
+
+
+def _with_data_dir(env: dict, data_dir: str) -> dict:
+  return {**env, "JAXUNSUP_DATA_DIR": data_dir}
 
 
 def _touch(path: str) -> str:
@@ -431,7 +444,8 @@ def _live_second_run(root: str, env: dict) -> dict:
   first_rc = first.wait()
   lines = _one_line(second.stderr)
   return {"case": "second live run on one workdir", "exit": second.returncode, "one_line": len(lines) == 1,
-          "message": lines[-1] if lines else "", "expected": "in use by another run" in (lines[-1] if lines else ""),
+          "message": lines[-1] if lines else "",
+          "expected": "in use by another run" in (lines[-1] if lines else ""),
           "files_changed": 0 if first_rc == 0 else 1}
 
 
@@ -450,8 +464,8 @@ def _small_filesystem(root: str, env: dict, reference: str, read_only: bool) -> 
       subprocess.run(["mount", "-o", "remount,ro", mount], check=True)
     else:
       workdir = os.path.join(mount, "run")
-    case = Case("read-only workdir" if read_only else "disk full", "read-only" if read_only else "disk is full",
-                lambda r, e: (_ae(workdir), e, mount))
+    name, expect = ("read-only workdir", "read-only") if read_only else ("disk full", "disk is full")
+    case = Case(name, expect, lambda r, e: (_ae(workdir), e, mount))
     return try_case(case, root, env)
   finally:
     subprocess.run(["umount", mount], capture_output=True)

@@ -214,8 +214,8 @@ def _train(config, workdir, task, train_data, mesh) -> LoopResult:
     if not np.array_equal(restored["rng"], jax.random.key_data(root)):
       raise UsageError(f"checkpoint in {workdir} was made with another seed; use a new --workdir")
     state, start, elapsed = restored["state"], int(restored["step"]), float(restored["train_seconds"])
-    if start < tc.steps:
-      print(f"{workdir}: resuming from step {start} of {tc.steps}", file=sys.stderr)
+    done = "resuming from step" if start < tc.steps else "restored, trained to step"
+    print(f"{workdir}: {done} {start} of {tc.steps}", file=sys.stderr)
   if not has_config:
     files.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
   writer = MetricWriter(workdir, start)
