@@ -214,11 +214,12 @@ def _train(config, workdir, task, train_data, mesh) -> LoopResult:
     if not np.array_equal(restored["rng"], jax.random.key_data(root)):
       raise UsageError(f"checkpoint in {workdir} was made with another seed; use a new --workdir")
     state, start, elapsed = restored["state"], int(restored["step"]), float(restored["train_seconds"])
-    done = "resuming from step" if start < tc.steps else "restored, trained to step"
-    print(f"{workdir}: {done} {start} of {tc.steps}", file=sys.stderr)
   if not has_config:
     files.write_json(os.path.join(workdir, workdir_lib.CONFIG_FILE), workdir_lib.config_to_json(config))
-  writer = MetricWriter(workdir, start)
+  writer = MetricWriter(workdir, start)  # reads the log first: a damaged one is refused before this says more
+  if restored is not None:
+    done = "resuming from step" if start < tc.steps else "restored, trained to step"
+    print(f"{workdir}: {done} {start} of {tc.steps}", file=sys.stderr)
 
   # Placed whether fresh or restored: a mix of committed and uncommitted arrays (a restored encoder
   # under a fresh head) would compile the step once more.
