@@ -43,3 +43,16 @@ def test_signed_fields_and_off_switches_pass():
   config.mesh.data = -1  # every device
   config.augment.cutout = 0  # off, as the cifar10 variant has it
   configs.check_values(config, module)
+
+
+def test_a_family_names_the_fields_where_zero_means_something():
+  module = importlib.import_module("jaxunsup.configs.benchmark")
+  config = module.get_config("smoke")
+  config.warmup = 0  # no untimed window, though no variant uses it
+  configs.check_values(config, module)
+  config.warmup = -1
+  with pytest.raises(UsageError, match="warmup must not be negative"):
+    configs.check_values(config, module)
+  config.warmup, config.window = 1, 0
+  with pytest.raises(UsageError, match="window must be positive"):
+    configs.check_values(config, module)

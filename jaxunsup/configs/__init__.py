@@ -49,7 +49,7 @@ def from_variant(base: Callable[[], ml_collections.ConfigDict], variants: Mappin
 SIGNED_FIELDS = ("mesh.data", "mesh.fsdp")
 
 
-def _number_error(name: str, value: Any, reference: Any) -> str | None:
+def _number_error(name: str, value: Any, reference: Any, zero_allowed: tuple = ()) -> str | None:
   if isinstance(reference, bool):
     return None if isinstance(value, bool) else f"{name} must be true or false, got {value!r}"
   if not isinstance(reference, numbers.Real):
@@ -61,7 +61,7 @@ def _number_error(name: str, value: Any, reference: Any) -> str | None:
     return f"{name} must be finite, got {value!r}"
   if name in SIGNED_FIELDS:
     return None
-  if reference > 0 and value <= 0:
+  if reference > 0 and value <= 0 and name not in zero_allowed:
     return f"{name} must be positive, got {value!r}"
   if reference >= 0 and value < 0:
     return f"{name} must not be negative, got {value!r}"
@@ -74,23 +74,23 @@ def _weakest(values: list) -> Any:
   return min(numbers_) if numbers_ else values[0]
 
 
-def _check_field(name: str, value: Any, refs: list) -> None:
+def _check_field(name: str, value: Any, refs: list, zero_allowed: tuple) -> None:
   if isinstance(refs[0], ml_collections.ConfigDict):
     if isinstance(value, ml_collections.ConfigDict):
       for key in refs[0]:
         if key in value:
-          _check_field(f"{name}.{key}", value[key], [r[key] for r in refs if key in r])
+          _check_field(f"{name}.{key}", value[key], [r[key] for r in refs if key in r], zero_allowed)
     return
   if isinstance(refs[0], (tuple, list)):
     items = [item for r in refs if isinstance(r, (tuple, list)) for item in r]
     if not items or not isinstance(value, (tuple, list)):
       return
     for item in value:
-      error = _number_error(name, item, _weakest(items))
+      error = _number_error(name, item, _weakest(items), zero_allowed)
       if error:
         raise UsageError(error.replace(f"{name} must", f"each of {name} must"))
     return
-  error = _number_error(name, value, _weakest(refs))
+  error = _number_error(name, value, _weakest(refs), zero_allowed)
   if error:
     raise UsageError(error)
 
@@ -100,8 +100,10 @@ def check_values(config: ml_collections.ConfigDict, family: Any) -> None:
   give it: booleans stay booleans and numbers numbers (True is not 1), whole numbers stay whole,
   numbers stay finite, and a number no variant sets to zero or below stays positive (none sets
   below zero: stays non-negative). Tuples of numbers are held to the same rule item by item.
-  `family` is the config module (its `base` and `VARIANTS`)."""
+  `family` is the config module: its `base`, `VARIANTS`, and optionally `ZERO_ALLOWED`, the fields
+  where 0 means something though no variant uses it."""
   references = [from_variant(family.base, family.VARIANTS, v) for v in family.VARIANTS]
+  zero_allowed = tuple(getattr(family, "ZERO_ALLOWED", ()))
   for key in references[0]:
     if key in config:
-      _check_field(key, config[key], [r[key] for r in references if key in r])
+      _check_field(key, config[key], [r[key] for r in references if key in r], zero_allowed)

@@ -104,11 +104,12 @@ def _cache_glob(data_dir: str, dataset: str) -> str:
 
 
 def _cached(dataset: str, data_dir: str, num_classes: int) -> Evaluator | None:
-  template = EvalNet(num_classes).init(jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
+  """The cached evaluator whose file matches its name, or None."""
   for path in sorted(glob.glob(_cache_glob(data_dir, dataset))):
     with open(path, "rb") as f:
       blob = f.read()
     if path.endswith(f"-{hashlib.sha256(blob).hexdigest()[:12]}.msgpack"):
+      template = EvalNet(num_classes).init(jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
       return Evaluator(dataset, flax.serialization.from_bytes(template["params"], blob), num_classes, path)
   return None
 

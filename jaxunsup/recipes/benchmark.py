@@ -114,11 +114,6 @@ def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   precision.check(config.dtype)
   if not config.models:
     raise UsageError("the benchmark list (models) is empty")
-  for field in ("window", "repeats", "loss_steps", "peak_matmul"):
-    if not isinstance(config[field], int) or config[field] < 1:
-      raise UsageError(f"{field} must be a positive integer, got {config[field]!r}")
-  if not isinstance(config.warmup, int) or config.warmup < 0:
-    raise UsageError(f"warmup must be a non-negative integer, got {config.warmup!r}")
   for mode in config.loops:
     if mode not in loop.LOOP_MODES:
       raise UsageError(f"unknown loop {mode!r}; choose one of {', '.join(loop.LOOP_MODES)}")

@@ -194,14 +194,12 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
   mesh = parallel.make_mesh(config.get("mesh"))
   parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
   with files.workdir_lock(workdir):
-    return _train(config, workdir, task, train_data, mesh)
+    return _train(config, workdir, task, train_data, mesh, n, per_step)
 
 
-def _train(config, workdir, task, train_data, mesh) -> LoopResult:
+def _train(config, workdir, task, train_data, mesh, n: int, per_step: int) -> LoopResult:
   tc = config.train
-  n = len(next(iter(train_data.values())))
-  per_step = task.examples_per_step or tc.batch_size
-  files.make_dirs(workdir)
+  files.make_dirs(workdir)  # the lock made it on process 0; the other processes of a multi-host run
   mngr = checkpoint.manager(workdir, tc.get("max_to_keep", 3))
   has_config = workdir_lib.check_config(config, workdir, mngr.latest_step() is not None)
 
