@@ -28,10 +28,19 @@ def _snapshot(path):
   return {os.path.join(r, f): open(os.path.join(r, f), "rb").read() for r, _, fs in os.walk(path) for f in fs}
 
 
-@pytest.mark.parametrize("name", ["mlp", "dcgan", "wgan_gp", "cgan"])
-def test_smoke_run_writes_the_contract(tmp_path, name):
+def _smoke(name):
+  """The smoke config with `name`'s objective; sngan with its stabilisers on."""
   config = get_config("smoke")
   config.model.name = name
+  if name == "sngan":
+    config.model.spectral_norm = True
+    config.train.diff_augment = "color,translation,cutout"
+  return config
+
+
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "wgan_gp", "cgan", "sngan"])
+def test_smoke_run_writes_the_contract(tmp_path, name):
+  config = _smoke(name)
   summary = gan.train_and_evaluate(config, str(tmp_path))
   assert SUMMARY_KEYS <= set(summary) and summary["model"] == name and summary["steps"] == 20
   assert summary["fid"] > 0 and 0 <= summary["precision"] <= 1 and 0 <= summary["recall"] <= 1
@@ -49,9 +58,9 @@ def test_smoke_run_writes_the_contract(tmp_path, name):
   np.testing.assert_array_equal(gan.to_uint8(model.sample(200, config.seed)), samples)
 
 
-def test_resume_from_a_checkpoint_gives_the_same_run(tmp_path):
-  config = get_config("smoke")
-  config.model.name = "wgan_gp"
+@pytest.mark.parametrize("name", ["wgan_gp", "sngan"])  # sngan: the spectral-norm vectors resume too
+def test_resume_from_a_checkpoint_gives_the_same_run(tmp_path, name):
+  config = _smoke(name)
   full = gan.train_and_evaluate(config, str(tmp_path / "full"))
   part = tmp_path / "part"
   gan.train_and_evaluate(config, str(part))
@@ -81,6 +90,8 @@ def test_sample_mode_writes_a_new_file_and_never_overwrites(tmp_path):
     (("--config.model.name=biggan",), "smoke", "unknown gan objective 'biggan'; choose one of mlp"),
     (("--config.model.name=wgan_gp", "--config.train.n_critic=0"), "smoke", "n_critic"),
     (("--config.model.disc_conv_impl=cudnn",), "smoke", "disc_conv_impl"),
+    (("--config.train.diff_augment=color,blur",), "smoke", "unknown DiffAugment policy 'blur'"),
+    (("--config.train.r1_weight=-1",), "smoke", "r1_weight"),
     (("--mode=sample",), None, "no config.json"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, variant, message):

@@ -7,6 +7,8 @@ Variants (`--config=experiments/configs/gan.py:VARIANT`):
   dcgan          DCGAN-style convnets, non-saturating loss (MNIST reference).
   wgan_gp        the same convnets as a WGAN-GP, 5 critic updates per generator update.
   cgan           class-conditional DCGAN, projection discriminator.
+  sngan          the DCGAN networks with a spectrally normalised discriminator, the hinge loss
+                 and DiffAugment (color, translation, cutout).
   dcgan_fashion  dcgan on Fashion-MNIST.
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -20,7 +22,7 @@ def base() -> ml_collections.ConfigDict:
   """Every field a GAN run reads; variants override a few."""
   c = shared_fields()
   c.model = ml_collections.ConfigDict({
-      "name": "dcgan",            # mlp | dcgan | wgan_gp | cgan
+      "name": "dcgan",            # mlp | dcgan | wgan_gp | cgan | sngan
       "latent_dim": 64,
       "hidden": (256, 512),       # mlp generator layers, z side first; the discriminator mirrors them
       "gen_features": (128, 64),  # dcgan generator channels at H/4 and H/2
@@ -31,12 +33,15 @@ def base() -> ml_collections.ConfigDict:
       "disc_kernel": 4,
       "disc_conv_impl": "xla",    # or patches: the same convs as patch matmuls (fast gradient penalty on CPU)
       "conditioning": "projection",  # cgan discriminator: projection | concat
+      "spectral_norm": False,     # divide each discriminator weight by its largest singular value
       "ema_decay": 0.999,         # EMA of generator weights, scored separately; 0 turns it off
   })
   c.train = ml_collections.ConfigDict({
       "batch_size": 128, "steps": 3000,
       "gen_lr": 2e-4, "disc_lr": 2e-4, "beta1": 0.5, "beta2": 0.999,
       "n_critic": 5, "gp_weight": 10.0,   # wgan_gp only
+      "diff_augment": "",         # DiffAugment policy on every discriminator input: color,translation,cutout
+      "r1_weight": 0.0,           # gamma of the R1 penalty on real images (not wgan_gp); 0 turns it off
       "log_every": 100, "eval_every": 1000, "checkpoint_every": 1000, "max_to_keep": 3,
       "loop": "auto",             # auto | device | host: how steps are dispatched (train/loop.py)
   })
@@ -86,6 +91,13 @@ def cgan(c):
   c.train.update(batch_size=64, steps=14000, eval_every=2000, checkpoint_every=2000)
 
 
+def sngan(c):
+  """python experiments/gan.py --config=experiments/configs/gan.py:sngan --workdir=runs/sngan"""
+  dcgan(c)
+  c.model.update(name="sngan", spectral_norm=True)
+  c.train.diff_augment = "color,translation,cutout"
+
+
 def dcgan_fashion(c):
   """python experiments/gan.py --config=experiments/configs/gan.py:dcgan_fashion --workdir=runs/dcgan_fashion
   Reached FID 17.38, precision 0.447, recall 0.656 on Fashion-MNIST (27.3 min on 2 CPU cores)."""
@@ -94,7 +106,7 @@ def dcgan_fashion(c):
 
 
 VARIANTS = {"default": lambda c: None, "smoke": smoke, "mlp": mlp, "dcgan": dcgan,
-            "wgan_gp": wgan_gp, "cgan": cgan, "dcgan_fashion": dcgan_fashion}
+            "wgan_gp": wgan_gp, "cgan": cgan, "sngan": sngan, "dcgan_fashion": dcgan_fashion}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -56,7 +56,7 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
   if arch == "mlp":
     hidden = tuple(model_cfg.hidden)
     return (MLPGenerator(hidden, shape, num_classes),
-            MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning))
+            MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning, model_cfg.spectral_norm))
   gen_features = tuple(model_cfg.gen_features)
   if len(gen_features) != 2 or shape[0] % 4 or shape[1] % 4:
     raise UsageError(f"dcgan needs two model.gen_features and an image side divisible by 4, got "
@@ -70,7 +70,7 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
   return (DCGenerator(gen_features, shape, num_classes, model_cfg.gen_kernel, model_cfg.gen_batch_norm,
                       model_cfg.gen_upsampling),
           DCDiscriminator(tuple(model_cfg.disc_features), num_classes, model_cfg.conditioning,
-                          model_cfg.disc_kernel, model_cfg.disc_conv_impl))
+                          model_cfg.disc_kernel, model_cfg.disc_conv_impl, model_cfg.spectral_norm))
 
 
 def check_text_encoder(model_cfg: ml_collections.ConfigDict) -> None:

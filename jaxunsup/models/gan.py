@@ -5,6 +5,11 @@ Generators map z (and a label) to images in [-1, 1] (tanh); discriminators map i
 Conditioning: the generator always gets the one-hot label concatenated to z; the discriminator
 either concatenates it to its input (`concat`) or adds the inner product of a learnt class
 embedding with its last features (`projection`, Miyato & Koyama 2018).
+
+Discriminators take `spectral_norm=True` (Miyato et al. 2018): every weight matrix (a conv kernel
+flattened to (k*k*C_in, C_out)) is divided by its largest singular value, estimated by power
+iteration from vectors kept in the `batch_stats` collection. Calls with `update_stats=True`
+store the iterated vectors; the train step does that once per discriminator update.
 """
 
 from typing import Optional, Sequence
@@ -26,14 +31,22 @@ def _with_label(z_BxD: jnp.ndarray, labels_B: Optional[jnp.ndarray], num_classes
   return jnp.concatenate([z_BxD, jax.nn.one_hot(labels_B, num_classes, dtype=z_BxD.dtype)], -1)
 
 
+def _normalised(layer: nn.Module, spectral_norm: bool, update_stats: bool):
+  """`layer` as a function of its input, spectrally normalised when asked."""
+  if not spectral_norm:
+    return layer
+  return lambda h: nn.SpectralNorm(layer)(h, update_stats=update_stats)
+
+
 class _Projection(nn.Module):
   """Unconditional score, plus <embed(y), h> when conditional with projection."""
   num_classes: int
   conditioning: str
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, h_BxF: jnp.ndarray, labels_B: Optional[jnp.ndarray]) -> jnp.ndarray:
-    out_B = nn.Dense(1)(h_BxF)[:, 0]
+  def __call__(self, h_BxF: jnp.ndarray, labels_B: Optional[jnp.ndarray], update_stats: bool = False) -> jnp.ndarray:
+    out_B = _normalised(nn.Dense(1), self.spectral_norm, update_stats)(h_BxF)[:, 0]
     if self.num_classes and self.conditioning == "projection":
       embed_BxF = nn.Embed(self.num_classes, h_BxF.shape[-1])(labels_B)
       out_B = out_B + jnp.sum(embed_BxF * h_BxF, axis=-1)
@@ -60,15 +73,16 @@ class MLPDiscriminator(nn.Module):
   hidden: Sequence[int]
   num_classes: int = 0
   conditioning: str = "projection"
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x_BxHxWxC, labels_B=None):
+  def __call__(self, x_BxHxWxC, labels_B=None, update_stats: bool = False):
     h = x_BxHxWxC.reshape((x_BxHxWxC.shape[0], -1))
     if self.conditioning == "concat":
       h = _with_label(h, labels_B, self.num_classes)
     for width in self.hidden:
-      h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
-    return _Projection(self.num_classes, self.conditioning)(h, labels_B)
+      h = nn.leaky_relu(_normalised(nn.Dense(width), self.spectral_norm, update_stats)(h), 0.2)
+    return _Projection(self.num_classes, self.conditioning, self.spectral_norm)(h, labels_B, update_stats)
 
 
 class DCGenerator(nn.Module):
@@ -107,9 +121,10 @@ class DCDiscriminator(nn.Module):
   conditioning: str = "projection"
   kernel_size: int = 4
   conv_impl: str = "xla"           # or "patches": same function, faster under a gradient penalty on CPU
+  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x_BxHxWxC, labels_B=None):
+  def __call__(self, x_BxHxWxC, labels_B=None, update_stats: bool = False):
     h = x_BxHxWxC
     if self.num_classes and self.conditioning == "concat":
       b, height, width, _ = h.shape
@@ -120,5 +135,6 @@ class DCDiscriminator(nn.Module):
       # one name for both implementations, so their parameters are interchangeable
       conv = PatchConv(f, k, 2, name=f"Conv_{i}") if self.conv_impl == "patches" else \
           nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}")
-      h = nn.leaky_relu(conv(h), 0.2)
-    return _Projection(self.num_classes, self.conditioning)(h.reshape((h.shape[0], -1)), labels_B)
+      h = nn.leaky_relu(_normalised(conv, self.spectral_norm, update_stats)(h), 0.2)
+    return _Projection(self.num_classes, self.conditioning, self.spectral_norm)(
+        h.reshape((h.shape[0], -1)), labels_B, update_stats)

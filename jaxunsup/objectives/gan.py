@@ -7,6 +7,11 @@ n_critic - 1 critic-only updates, each on its own real batch and fresh fakes.
 
 Images enter as [0, 1] floats and are mapped to [-1, 1], the generator's tanh range.
 Registered as the gan family's `mlp`, `dcgan`, `wgan_gp` and `cgan` (model.name of the GAN configs).
+
+Every objective takes the stabilisers: `model.spectral_norm` (the discriminator's power-iteration
+vectors then live in its state's batch_stats and are checkpointed with it) and
+`train.diff_augment` (a DiffAugment policy applied to every image the discriminator sees in
+training, real or fake). objectives/sngan.py adds the hinge loss on top.
 """
 
 import functools
@@ -17,11 +22,11 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxunsup import models
+from jaxunsup import diffaugment, models
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives.registry import Objective, Parts, register
-from jaxunsup.train.state import GANState, GenState, TrainState, global_norm
+from jaxunsup.train.state import GANState, StatsState, TrainState, global_norm
 
 
 # Losses. Arguments are the discriminator's raw outputs, one per image.
@@ -60,6 +65,12 @@ def gradient_penalty(critic: Callable, real_BxHxWxC: jnp.ndarray, fake_BxHxWxC: 
   return jnp.mean(jnp.square(norms_B - 1.0))
 
 
+def r1_penalty(critic: Callable, real_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """E[||grad D(x)||^2] / 2 on real images (Mescheder et al. 2018), the form StyleGAN weights by gamma."""
+  grads = jax.grad(lambda x: jnp.sum(critic(x)))(real_BxHxWxC)
+  return 0.5 * jnp.mean(jnp.sum(jnp.square(grads.reshape((grads.shape[0], -1))), axis=-1))
+
+
 # Generator plumbing.
 
 def generate(state: GANState, variables: dict, z_BxD: jnp.ndarray, labels_B: Optional[jnp.ndarray],
@@ -79,8 +90,26 @@ def _draw(rng: jax.Array, batch: int, latent_dim: int, num_classes: int) -> tupl
   return z, labels
 
 
+def _disc_vars(disc_state, params) -> dict:
+  """The discriminator's variables: its params, and its spectral-norm vectors if it has them."""
+  stats = getattr(disc_state, "batch_stats", None)
+  return {"params": params} if stats is None else {"params": params, "batch_stats": stats}
+
+
 def _disc_fn(disc_state, params, num_classes: int):
-  return lambda x, y: disc_state.apply_fn({"params": params}, x, y if num_classes else None)
+  return lambda x, y: disc_state.apply_fn(_disc_vars(disc_state, params), x, y if num_classes else None)
+
+
+def power_iteration(disc_state, x, y, num_classes: int):
+  """Stores one more power iteration of each spectrally normalised weight (none: unchanged).
+
+  One image suffices: the iteration reads the weights, not the batch.
+  """
+  if getattr(disc_state, "batch_stats", None) is None:
+    return disc_state
+  _, updates = disc_state.apply_fn(_disc_vars(disc_state, disc_state.params), x[:1],
+                                   y[:1] if num_classes else None, update_stats=True, mutable=["batch_stats"])
+  return disc_state.replace(batch_stats=jax.lax.stop_gradient(updates["batch_stats"]))
 
 
 def _ema(old: dict, params, batch_stats, decay: float) -> dict:
@@ -88,17 +117,24 @@ def _ema(old: dict, params, batch_stats, decay: float) -> dict:
           "batch_stats": batch_stats}
 
 
-def _step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss: Callable,
-          latent_dim: int, num_classes: int, ema_decay: float):
+def adversarial_step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss: Callable,
+          latent_dim: int, num_classes: int, ema_decay: float, augment: tuple = ()):
   """Critic-only updates for all but the last real batch, then one critic and one generator update.
 
   reals: (n, B, H, W, C) in [-1, 1]; labels: (n, B). disc_loss(D, real, y_real, fake, y_fake, rng)
-  and gen_loss(scores) give the two objectives.
+  and gen_loss(scores) give the two objectives. `augment` (diffaugment transforms) is applied to
+  every image the discriminator sees, with its own key for the reals, the fakes and the
+  generator's fakes.
   """
   n, batch = reals.shape[:2]
   gen_vars = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
 
   def disc_update(disc, real, y_real, fake, y_fake, key):
+    disc = power_iteration(disc, real, y_real, num_classes)
+    if augment:
+      real = diffaugment.augment(real, jax.random.fold_in(key, 1), augment)
+      fake = diffaugment.augment(fake, jax.random.fold_in(key, 2), augment)
+
     def loss_fn(params):
       return disc_loss(_disc_fn(disc, params, num_classes), real, y_real, fake, y_fake, key)
     (loss, aux), grads = jax.value_and_grad(loss_fn, has_aux=True)(disc.params)
@@ -119,7 +155,11 @@ def _step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss:
   disc, d_loss, d_aux, d_grads = disc_update(disc, reals[-1], labels[-1], jax.lax.stop_gradient(fake),
                                              y_fake, jax.random.fold_in(rng, 2 * n - 1))
   updated_disc = _disc_fn(disc, disc.params, num_classes)
-  g_loss, g_fake = jax.value_and_grad(lambda x: gen_loss(updated_disc(x, y_fake)))(fake)
+  if augment:
+    seen = lambda x: diffaugment.augment(x, jax.random.fold_in(rng, 2 * n), augment)
+  else:
+    seen = lambda x: x
+  g_loss, g_fake = jax.value_and_grad(lambda x: gen_loss(updated_disc(seen(x), y_fake)))(fake)
   (g_grads,) = gen_vjp(g_fake)
   gen = state.gen.apply_gradients(grads=g_grads).replace(batch_stats=new_stats)
   new_state = GANState(gen=gen, disc=disc, ema=_ema(state.ema, gen.params, new_stats, ema_decay))
@@ -128,28 +168,38 @@ def _step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss:
   return new_state, metrics
 
 
-def _split(batch: dict, n: int) -> tuple:
+def split(batch: dict, n: int) -> tuple:
+  """The batch's images in [-1, 1] and labels, as n slices of equal size."""
   x = batch["image"] * 2.0 - 1.0
   return x.reshape((n, -1, *x.shape[1:])), batch["label"].reshape((n, -1))
 
 
+def with_r1(loss: jnp.ndarray, aux: dict, disc: Callable, real, y_real, r1_weight: float) -> tuple:
+  """The discriminator's loss plus r1_weight times the R1 penalty (left out when the weight is 0)."""
+  if not r1_weight:
+    return loss, aux
+  penalty = r1_penalty(lambda x: disc(x, y_real), real)
+  return loss + r1_weight * penalty, {**aux, "r1": penalty}
+
+
 def non_saturating_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: int,
-                        num_classes: int = 0, ema_decay: float = 0.0):
+                        num_classes: int = 0, ema_decay: float = 0.0, augment: tuple = (),
+                        r1_weight: float = 0.0):
   """One discriminator and one generator update of the non-saturating GAN."""
 
   def disc_loss(disc, real, y_real, fake, y_fake, key):
     del key
     real_logits, fake_logits = disc(real, y_real), disc(fake, y_fake)
-    return ns_disc_loss(real_logits, fake_logits), {
-        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)), "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+    aux = {"d_real": jnp.mean(jax.nn.sigmoid(real_logits)), "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits))}
+    return with_r1(ns_disc_loss(real_logits, fake_logits), aux, disc, real, y_real, r1_weight)
 
-  reals, labels = _split(batch, 1)
-  return _step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=ns_gen_loss,
-               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay)
+  reals, labels = split(batch, 1)
+  return adversarial_step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=ns_gen_loss,
+               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay, augment=augment)
 
 
 def wgan_gp_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: int, n_critic: int,
-                 gp_weight: float, num_classes: int = 0, ema_decay: float = 0.0):
+                 gp_weight: float, num_classes: int = 0, ema_decay: float = 0.0, augment: tuple = ()):
   """n_critic critic updates (each on its own slice of the batch), then one generator update."""
 
   def disc_loss(disc, real, y_real, fake, y_fake, key):
@@ -159,9 +209,9 @@ def wgan_gp_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: in
     penalty = gradient_penalty(lambda x: disc(x, y_real), real, fake, eps)
     return -wasserstein + gp_weight * penalty, {"wasserstein": wasserstein, "gp": penalty}
 
-  reals, labels = _split(batch, n_critic)
-  return _step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=wgan_gen_loss,
-               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay)
+  reals, labels = split(batch, n_critic)
+  return adversarial_step(state, reals, labels, rng, disc_loss=disc_loss, gen_loss=wgan_gen_loss,
+               latent_dim=latent_dim, num_classes=num_classes, ema_decay=ema_decay, augment=augment)
 
 
 # model.name -> (architecture, objective, class-conditional)
@@ -173,17 +223,25 @@ MODELS = {
 }
 
 
+def check_shared(config: ml_collections.ConfigDict) -> None:
+  """UsageError on an EMA decay or DiffAugment policy no GAN objective can use."""
+  if not 0.0 <= config.model.ema_decay < 1.0:
+    raise UsageError(f"model.ema_decay must be in [0, 1), got {config.model.ema_decay}")
+  diffaugment.parse(config.train.diff_augment)
+
+
 def check(config: ml_collections.ConfigDict) -> None:
-  """UsageError on a critic count or EMA decay the steps cannot use."""
+  """UsageError on a critic count, EMA decay or augmentation the steps cannot use."""
   _, objective, _ = MODELS[config.model.name]
   if objective == "wgan_gp" and (not isinstance(config.train.n_critic, int) or config.train.n_critic < 1):
     raise UsageError(f"train.n_critic must be an integer >= 1, got {config.train.n_critic!r}")
-  if not 0.0 <= config.model.ema_decay < 1.0:
-    raise UsageError(f"model.ema_decay must be in [0, 1), got {config.model.ema_decay}")
+  check_shared(config)
 
 
-def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
-  arch, objective, conditional = MODELS[config.model.name]
+def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, arch: str, conditional: bool,
+                step: Callable, examples_per_step: int) -> Parts:
+  """A GAN's parts: `arch`'s networks and states, and `step(state, batch, rng, **shared)`, where
+  shared holds latent_dim, num_classes, ema_decay and the DiffAugment transforms."""
   num_classes = spec.num_classes if conditional else 0
   gen, disc = models.build_gan(arch, config.model, spec.shape, num_classes)
   tc = config.train
@@ -195,22 +253,33 @@ def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
     gen_key, disc_key = jax.random.split(rng)
     labels = jnp.zeros((2,), jnp.int32) if num_classes else None
     gen_vars = gen.init(gen_key, jnp.zeros((2, config.model.latent_dim)), labels, train=False)
-    disc_params = disc.init(disc_key, jnp.zeros((2, *spec.shape)), labels)["params"]
+    disc_vars = disc.init(disc_key, jnp.zeros((2, *spec.shape)), labels)
     batch_stats = gen_vars.get("batch_stats", {})
+    if "batch_stats" in disc_vars:  # spectral norm's vectors
+      disc_state = StatsState.create(apply_fn=disc.apply, params=disc_vars["params"],
+                                     batch_stats=disc_vars["batch_stats"], tx=disc_tx)
+    else:  # the state it always had, so older checkpoints still restore
+      disc_state = TrainState.create(apply_fn=disc.apply, params=disc_vars["params"], tx=disc_tx)
     return GANState(
-        gen=GenState.create(apply_fn=gen.apply, params=gen_vars["params"], batch_stats=batch_stats, tx=gen_tx),
-        disc=TrainState.create(apply_fn=disc.apply, params=disc_params, tx=disc_tx),
+        gen=StatsState.create(apply_fn=gen.apply, params=gen_vars["params"], batch_stats=batch_stats, tx=gen_tx),
+        disc=disc_state,
         # copies: the EMA must not share buffers with the params, which the loop donates
         ema=jax.tree.map(jnp.copy, {"params": gen_vars["params"], "batch_stats": batch_stats}))
 
-  common = dict(latent_dim=config.model.latent_dim, num_classes=num_classes, ema_decay=config.model.ema_decay)
-  if objective == "wgan_gp":
-    step = functools.partial(wgan_gp_step, n_critic=tc.n_critic, gp_weight=tc.gp_weight, **common)
-    per_step = tc.batch_size * tc.n_critic
-  else:
-    step, per_step = functools.partial(non_saturating_step, **common), tc.batch_size
-  return Parts(init=init, train_step=step, examples_per_step=per_step,
+  step = functools.partial(step, latent_dim=config.model.latent_dim, num_classes=num_classes,
+                           ema_decay=config.model.ema_decay, augment=diffaugment.parse(tc.diff_augment))
+  return Parts(init=init, train_step=step, examples_per_step=examples_per_step,
                modules={"generator": gen, "discriminator": disc})
+
+
+def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
+  arch, objective, conditional = MODELS[config.model.name]
+  tc = config.train
+  if objective == "wgan_gp":
+    step = functools.partial(wgan_gp_step, n_critic=tc.n_critic, gp_weight=tc.gp_weight)
+    return build_parts(config, spec, arch, conditional, step, tc.batch_size * tc.n_critic)
+  step = functools.partial(non_saturating_step, r1_weight=tc.r1_weight)
+  return build_parts(config, spec, arch, conditional, step, tc.batch_size)
 
 
 for _name in MODELS:

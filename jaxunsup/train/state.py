@@ -26,8 +26,9 @@ class ContrastiveState:
   projector: TrainState
 
 
-class GenState(TrainState):
-  """A generator's TrainState; batch_stats holds its batch-norm running averages ({} if none)."""
+class StatsState(TrainState):
+  """A TrainState with state outside the gradient: a generator's batch-norm running averages, a
+  discriminator's spectral-norm vectors ({} if none)."""
   batch_stats: Any = None
 
 
@@ -36,9 +37,10 @@ class GANState:
   """Generator and discriminator with separate optimizer states, and an EMA of the generator.
 
   ema = {"params": ..., "batch_stats": ...}; with model.ema_decay = 0 it equals the generator.
+  disc is a StatsState when spectrally normalised, else a TrainState.
   """
-  gen: GenState
-  disc: TrainState
+  gen: StatsState
+  disc: Any
   ema: Any
 
 
