@@ -61,7 +61,8 @@ def _class_scatter(ax, z_Nx2: np.ndarray, labels_N: np.ndarray, size: float):
 
 
 def _class_colorbar(fig, ax, points, class_names: Optional[Sequence[str]], **kwargs) -> None:
-  cbar = fig.colorbar(points, ax=ax, ticks=range(10), **kwargs)
+  # One tick per class: the scale has room for 10, a dataset may have fewer (shapes has 3).
+  cbar = fig.colorbar(points, ax=ax, ticks=range(len(class_names) if class_names else 10), **kwargs)
   if class_names:
     cbar.ax.set_yticklabels(class_names)
 

@@ -241,7 +241,7 @@ def test_online_source_through_download_manager(tmp_path, monkeypatch):
   np.testing.assert_array_equal(loaded["image"], arrays["train"][0][..., None])
 
 
-@pytest.mark.parametrize("name", data.DATASETS)
+@pytest.mark.parametrize("name", sources.URLS)  # the downloadable ones (shapes is rendered)
 def test_checksums_cover_the_canonical_urls(name):
   builder_cls = importlib.import_module(
       f"jaxunsup.data.{name}.{name}_dataset_builder").Builder
@@ -335,7 +335,7 @@ def test_bad_names_and_unprepared_data(tmp_path):
 
 
 def test_specs():
-  assert data.DATASETS == ("mnist", "fashion_mnist", "cifar10")
+  assert data.DATASETS == ("mnist", "fashion_mnist", "cifar10", "shapes")
   assert data.num_classes("mnist") == 10
   fashion = data.spec("fashion_mnist")
   assert fashion.shape == (28, 28, 1)

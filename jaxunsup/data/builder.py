@@ -12,6 +12,20 @@ from jaxunsup.data import sources
 from jaxunsup.data import specs
 
 
+def image_features(spec: specs.DatasetSpec) -> tfds.features.FeaturesDict:
+  """An image dataset's features: the image, its class and, where the spec has them, the indices
+  of its ground-truth factors (both arrays raw bytes, as `load` decodes them)."""
+  features = {
+      "image": tfds.features.Tensor(
+          shape=spec.shape, dtype=np.uint8, encoding=tfds.features.Encoding.BYTES),
+      "label": tfds.features.ClassLabel(names=spec.class_names),
+  }
+  if spec.factors:
+    features["factors"] = tfds.features.Tensor(
+        shape=(len(spec.factors),), dtype=np.uint8, encoding=tfds.features.Encoding.BYTES)
+  return tfds.features.FeaturesDict(features)
+
+
 class QuietBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """A builder that leaves the talking to prepare(), which prints one summary line instead of
   TFDS's banners."""
@@ -46,13 +60,7 @@ class ImageBuilder(QuietBuilder, skip_registration=True):
     return tfds.core.DatasetInfo(
         builder=self,
         description=self.DESCRIPTION,
-        features=tfds.features.FeaturesDict({
-            "image": tfds.features.Tensor(
-                shape=specs.SPECS[self.name].shape, dtype=np.uint8,
-                encoding=tfds.features.Encoding.BYTES),
-            "label": tfds.features.ClassLabel(
-                names=specs.SPECS[self.name].class_names),
-        }),
+        features=image_features(specs.SPECS[self.name]),
         supervised_keys=("image", "label"),
         homepage=self.HOMEPAGE,
         citation=self.CITATION,

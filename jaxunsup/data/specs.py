@@ -1,10 +1,10 @@
-"""Static facts about the datasets: names, shapes and classes."""
+"""Static facts about the datasets: names, shapes, classes and (where known) generative factors."""
 
 import dataclasses
 
 import jax.numpy as jnp
 
-DATASETS = ("mnist", "fashion_mnist", "cifar10")
+DATASETS = ("mnist", "fashion_mnist", "cifar10", "shapes")
 SPLITS = ("train", "test")
 
 
@@ -16,6 +16,9 @@ class DatasetSpec:
   num_classes: int
   class_names: tuple[str, ...]
   mirror_symmetric: bool  # whether a horizontal flip keeps every image's class
+  # (name, number of values) of each ground-truth factor, for datasets rendered from known factors;
+  # load() then returns their indices as "factors" (N, len(factors)).
+  factors: tuple[tuple[str, int], ...] = ()
 
 
 SPECS = {
@@ -41,6 +44,16 @@ SPECS = {
         class_names=("airplane", "automobile", "bird", "cat", "deer",
                      "dog", "frog", "horse", "ship", "truck"),
         mirror_symmetric=True,
+    ),
+    # Rendered by jaxunsup/data/sprites.py: every combination of the factors exactly once.
+    "shapes": DatasetSpec(
+        name="shapes",
+        shape=(28, 28, 1),
+        num_classes=3,
+        class_names=("square", "ellipse", "triangle"),
+        mirror_symmetric=True,
+        factors=(("shape", 3), ("scale", 4), ("rotation", 8), ("x", 8), ("y", 8),
+                 ("brightness", 3)),
     ),
 }
 

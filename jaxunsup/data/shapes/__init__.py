@@ -1,0 +1,1 @@
+"""TFDS builder for the rendered shapes (see shapes_dataset_builder.py)."""
