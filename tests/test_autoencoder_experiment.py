@@ -60,6 +60,8 @@ def test_smoke_run_writes_the_contract(tmp_path, name):
     assert summary["test_nll_iw"] <= -summary["test_elbo"] + 1.0  # IW bound is tighter, up to noise
     samples = np.load(tmp_path / "samples.npy")
     assert samples.dtype == np.uint8 and samples.shape == (64, 28, 28, 1)
+    assert os.path.getsize(tmp_path / "traversals.png") > 0 and len(summary["latent_kl"]) == 8
+    assert "mig" not in summary  # MNIST has no ground-truth factors
   model = autoencoder.load(str(tmp_path))
   images = np.zeros((3, 784), np.uint8)
   assert model.encode(images).shape == (3, 8)
@@ -85,6 +87,7 @@ def test_pca_baseline_matches_the_measured_figure():
     (("--config.model.latent_dim=-3",), "smoke", "model.latent_dim must be positive, got -3"),
     (("--config.train.steps=True",), "smoke", "--config.train.steps=True"),
     ((), "nosuchvariant", "unknown config variant"),
+    (("--config.model.name=beta_vae", "--config.model.beta=0"), "smoke", "model.beta"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, overrides, variant, message):
   result = _run(tmp_path / "w", *overrides, variant=variant)

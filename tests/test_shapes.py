@@ -25,7 +25,7 @@ def test_spec_names_the_factors():
   assert spec.class_names == ("square", "ellipse", "triangle")
   assert [name for name, _ in spec.factors] == ["shape", "scale", "rotation", "x", "y",
                                                 "brightness"]
-  assert sprites.SIZES == (3, 4, 8, 8, 8, 3) and np.prod(sprites.SIZES) == N
+  assert sprites.SIZES == (3, 4, 8, 8, 8, 3) and np.prod(sprites.SIZES) == N == spec.train_examples
 
 
 def test_train_holds_every_combination_once(prepared):

@@ -26,11 +26,8 @@ from jaxunsup.data import idx
 from jaxunsup.data import specs
 from jaxunsup.errors import UsageError
 
-SPLIT_SIZES = {
-    "mnist": {"train": 60_000, "test": 10_000},
-    "fashion_mnist": {"train": 60_000, "test": 10_000},
-    "cifar10": {"train": 50_000, "test": 10_000},
-}
+SPLIT_SIZES = {name: {"train": specs.SPECS[name].train_examples, "test": 10_000}
+               for name in ("mnist", "fashion_mnist", "cifar10")}
 
 # sha256 of `images.tobytes()` and of `labels.astype(np.uint8).tobytes()` in
 # canonical order. MNIST: computed from `mnist/data/mnist.pkl.gz` in the PyPI

@@ -16,6 +16,7 @@ class DatasetSpec:
   num_classes: int
   class_names: tuple[str, ...]
   mirror_symmetric: bool  # whether a horizontal flip keeps every image's class
+  train_examples: int     # size of the train split
   # (name, number of values) of each ground-truth factor, for datasets rendered from known factors;
   # load() then returns their indices as "factors" (N, len(factors)).
   factors: tuple[tuple[str, int], ...] = ()
@@ -28,6 +29,7 @@ SPECS = {
         num_classes=10,
         class_names=tuple(str(d) for d in range(10)),
         mirror_symmetric=False,
+        train_examples=60_000,
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",
@@ -36,6 +38,7 @@ SPECS = {
         class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                      "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
         mirror_symmetric=True,
+        train_examples=60_000,
     ),
     "cifar10": DatasetSpec(
         name="cifar10",
@@ -44,6 +47,7 @@ SPECS = {
         class_names=("airplane", "automobile", "bird", "cat", "deer",
                      "dog", "frog", "horse", "ship", "truck"),
         mirror_symmetric=True,
+        train_examples=50_000,
     ),
     # Rendered by jaxunsup/data/sprites.py: every combination of the factors exactly once.
     "shapes": DatasetSpec(
@@ -52,6 +56,7 @@ SPECS = {
         num_classes=3,
         class_names=("square", "ellipse", "triangle"),
         mirror_symmetric=True,
+        train_examples=18_432,
         factors=(("shape", 3), ("scale", 4), ("rotation", 8), ("x", 8), ("y", 8),
                  ("brightness", 3)),
     ),
@@ -92,12 +97,13 @@ class InputSpec:
   shape: tuple
   num_classes: int = 0
   vocab_size: int = 0
+  train_examples: int = 0  # size of the full train split (images), for estimators that need it
 
 
 def image_input(name: str) -> InputSpec:
   """The input of an image dataset's models."""
   s = SPECS[name]
-  return InputSpec("image", tuple(s.shape), s.num_classes)
+  return InputSpec("image", tuple(s.shape), s.num_classes, train_examples=s.train_examples)
 
 
 def text_input(name: str, max_len: int, vocab_size: int) -> InputSpec:

@@ -1,4 +1,4 @@
-"""Disentanglement of a code against known generative factors: MIG and DCI.
+"""Disentanglement of a code against known generative factors (MIG, DCI), and latent traversals.
 
 Codes are continuous (N, K) arrays (e.g. posterior means), factors integer (N, F) indices (the
 `factors` of the shapes dataset). Every factor must take at least two values in what is scored: a
@@ -148,3 +148,30 @@ def _check(codes_NxK, factors_NxF, which: str = "") -> tuple[np.ndarray, np.ndar
   if constant:
     raise UsageError(f"{which}factor(s) {constant} take a single value; drop them before scoring")
   return codes.astype(np.float64), factors
+
+
+def traversal_codes(code_D, dims, span: float = 3.0, steps: int = 10) -> np.ndarray:
+  """(len(dims) * steps, D) codes: `code_D` with one dimension at a time swept over
+  linspace(-span, span, steps), a row per dimension in the order given (the prior's standard
+  deviation is 1, so span 3 covers it)."""
+  code_D = np.asarray(code_D, np.float32)
+  rows = []
+  for d in dims:
+    row = np.repeat(code_D[None], steps, axis=0)
+    row[:, d] = np.linspace(-span, span, steps)
+    rows.append(row)
+  return np.concatenate(rows)
+
+
+def scores(codes_NxK, factors_NxF, seed: int = 0, dci_train: int = 10_000, dci_test: int = 5_000) -> dict:
+  """MIG on every example, and DCI fit on a seeded sample of `dci_train` examples and scored on
+  `dci_test` others (fewer where there are fewer): the figures a run's summary reports."""
+  codes_NxK, factors_NxF = np.asarray(codes_NxK), np.asarray(factors_NxF)
+  mig_value, gaps_F = mig(codes_NxK, factors_NxF)
+  order = np.random.default_rng(seed).permutation(len(codes_NxK))
+  n_train = min(dci_train, len(order) // 2)
+  train, test = order[:n_train], order[n_train:n_train + dci_test]
+  d = dci(codes_NxK[train], factors_NxF[train], codes_NxK[test], factors_NxF[test])
+  return {"mig": mig_value, "mig_per_factor": gaps_F.round(4).tolist(),
+          "dci_disentanglement": d["disentanglement"], "dci_completeness": d["completeness"],
+          "dci_informativeness": d["informativeness"]}

@@ -42,6 +42,8 @@ class Parts:
     anomalous (`samples`: Monte Carlo draws, for objectives whose score is an estimate).
   unit_features: whether features are compared by direction only (contrastive objectives).
   test_scores: (state, test inputs in [0, 1]) -> {name: float}, extra test figures of a run.
+  latent_kl: jitted (state, inputs in [0, 1]) -> (N, D) KL(q(z_d|x) || p(z_d)) of each latent
+    dimension, for objectives with a Gaussian posterior; orders the latent traversals.
   modules: the networks by role, for code that needs a module itself (kNN on an encoder).
   """
   init: Callable[[jax.Array], Any]
@@ -54,6 +56,7 @@ class Parts:
   sample: Optional[Callable] = None
   anomaly_score: Optional[Callable] = None
   test_scores: Optional[Callable] = None
+  latent_kl: Optional[Callable] = None
   unit_features: bool = False
   modules: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

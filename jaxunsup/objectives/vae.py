@@ -134,6 +134,13 @@ def test_scores(state: AEState, x_test: np.ndarray, ec: ml_collections.ConfigDic
           "test_nll_iw": float(-np.mean(np.concatenate(lls))), "iw_samples": ec.iw_samples}
 
 
+@jax.jit
+def latent_kl(state: AEState, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
+  """KL(q(z_d|x) || N(0, 1)) of each latent dimension d of each image: (B, D)."""
+  mean, logvar = posterior(state, x_BxHxWxC)
+  return 0.5 * (jnp.exp(logvar) + jnp.square(mean) - 1.0 - logvar)
+
+
 @functools.partial(jax.jit, static_argnums=3)
 def _neg_elbo(state, x_BxHxWxC, rng, samples: int):
   values = jax.vmap(lambda key: elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
@@ -160,7 +167,7 @@ def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, step=train_s
 
   parts = reconstruction.autoencoder_parts(
       config, spec, step, _evaluate, code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
-      encoder_outputs=2, sample=sample, anomaly_score=anomaly_score,
+      encoder_outputs=2, sample=sample, anomaly_score=anomaly_score, latent_kl=latent_kl,
       test_scores=lambda state, x_test: test_scores(state, x_test, config.eval))
   return parts
 

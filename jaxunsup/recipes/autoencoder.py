@@ -1,4 +1,5 @@
-"""The autoencoder family (mlp, conv, denoising, vae, iwae, vqvae): training, evaluation and a model API.
+"""The autoencoder family (mlp, conv, denoising, vae, iwae, beta_vae, beta_tcvae, vqvae): training,
+evaluation and a model API.
 
 `train_and_evaluate(config, workdir)` is what experiments/autoencoder.py runs; `load(workdir)`
 gives notebooks a `trained.Model` with `encode`, `reconstruct` and (for the VAE) `sample`. Every
@@ -13,7 +14,9 @@ import numpy as np
 
 from jaxunsup import data as data_lib
 from jaxunsup import configs, trained, viz
+from jaxunsup.chunked import map_in_chunks
 from jaxunsup.configs import autoencoder as ae_configs
+from jaxunsup.eval import disentanglement
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.objectives import registry
 from jaxunsup.train import files, loop
@@ -55,6 +58,26 @@ def write_figures(workdir: str, model: trained.Model, x_test: np.ndarray, labels
                   f"{name}: samples (Bernoulli means)")
 
 
+def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train: dict) -> dict:
+  """For Gaussian-posterior objectives: each latent's mean KL on the test set, a traversal figure
+  with a row per latent (most informative first, at most 10), and on datasets with known factors
+  MIG and DCI of the posterior means of the train images. Returns the summary's entries."""
+  if model.parts.latent_kl is None:
+    return {}
+  kl_D = np.mean(map_in_chunks(lambda xb: model.parts.latent_kl(model.state, xb), x_test), axis=0)
+  order = np.argsort(-kl_D)[:10]
+  codes = disentanglement.traversal_codes(model.encode(x_test[:1])[0], order)
+  name = f"{model.config.model.name} on {model.config.data.name}"
+  viz.save_traversals(os.path.join(workdir, "traversals.png"), model.parts.decode(model.state, codes),
+                      [f"z{d} KL {kl_D[d]:.2f}" for d in order],
+                      f"{name}: latent traversals, -3..3 (rows by test KL)")
+  out = {"latent_kl": kl_D.round(4).tolist(), "active_latents": int(np.sum(kl_D > 0.01))}
+  if "factors" in train:
+    codes_NxD = model.encode(train["image"].astype(np.float32) / 255.0)
+    out.update(disentanglement.scores(codes_NxD, train["factors"], seed=model.config.seed))
+  return out
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains the configured autoencoder in `workdir` (resuming if possible); returns the summary."""
   objective = check(config)  # validate names before touching data or the workdir
@@ -83,6 +106,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       samples = model.sample(config.eval.num_samples, config.seed)
       files.save_npy(os.path.join(workdir, "samples.npy"), np.round(samples * 255).astype(np.uint8))
     write_figures(workdir, model, x_test, test["label"], data_lib.spec(config.data.name).class_names)
+    summary.update(latent_study(workdir, model, x_test, train))
     files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
     return summary
 
