@@ -1,10 +1,13 @@
 """Variational autoencoder with a Bernoulli decoder (Kingma & Welling 2014) and IWAE evaluation.
 
-Registered as the autoencoder family's `vae`.
+The prior is N(0, I) unless a `Prior` is given (objectives/vampprior.py learns one); the test
+NLL, ELBO, samples and anomaly scores then use it. Registered as the autoencoder family's `vae`.
 """
 
+import dataclasses
 import functools
 import math
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -78,19 +81,43 @@ def train_step(state: AEState, batch: dict, rng: jax.Array):
   return new_state, metrics
 
 
+@dataclasses.dataclass(frozen=True)
+class Prior:
+  """A learnt p(z): log_density(state, z (..., D), enc_params=None, prior_params=None) -> (...),
+  differentiable in the params given; draw(state, rng, num) -> (num, D)."""
+  log_density: Callable
+  draw: Callable
+
+
 def log_weights(state: AEState, x_bin: jnp.ndarray, mean_BxD: jnp.ndarray, logvar_BxD: jnp.ndarray,
-                eps_KxBxD: jnp.ndarray, dec_params=None) -> jnp.ndarray:
-  """K x B importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mean + std * eps_k."""
+                eps_KxBxD: jnp.ndarray, dec_params=None, log_prior: Optional[Callable] = None) -> jnp.ndarray:
+  """K x B importance log-weights log p(x|z_k) + log p(z_k) - log q(z_k|x), z_k = mean + std * eps_k;
+  log_prior(z) gives log p(z) (N(0, I) when None)."""
   z_KxBxD = mean_BxD + jnp.exp(0.5 * logvar_BxD) * eps_KxBxD
   logits = jax.vmap(lambda zk: decode_logits(state, zk, dec_params))(z_KxBxD)
   log_px = jax.vmap(lambda lk: bernoulli_log_likelihood(lk, x_bin))(logits)
-  log_pz = -0.5 * jnp.sum(jnp.square(z_KxBxD) + LOG_2PI, axis=-1)
+  if log_prior is None:
+    log_pz = -0.5 * jnp.sum(jnp.square(z_KxBxD) + LOG_2PI, axis=-1)
+  else:
+    log_pz = log_prior(z_KxBxD)
   log_qz = -0.5 * jnp.sum(jnp.square(eps_KxBxD) + LOG_2PI + logvar_BxD, axis=-1)
   return log_px + log_pz - log_qz
 
 
+def _log_prior(state, prior: Optional[Prior]) -> Optional[Callable]:
+  return None if prior is None else (lambda z: prior.log_density(state, z))
+
+
+def sampled_elbo(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, prior: Optional[Prior] = None):
+  """Per-example ELBO from one posterior sample with the KL sampled too, for priors without a
+  closed-form KL."""
+  mean, logvar = posterior(state, x_bin)
+  eps = jax.random.normal(rng, (1, *mean.shape))
+  return log_weights(state, x_bin, mean, logvar, eps, log_prior=_log_prior(state, prior))[0]
+
+
 def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_samples: int,
-                      chunk: int = 250) -> jnp.ndarray:
+                      chunk: int = 250, prior: Optional[Prior] = None) -> jnp.ndarray:
   """Importance-weighted estimate of log p(x) per example (Burda et al. 2016, eq. 8).
 
   log p(x) ~ logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x).
@@ -102,7 +129,8 @@ def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_sa
     raise ValueError(f"iw_samples {num_samples} must be a multiple of the chunk {chunk}")
 
   def body(acc_B, key):
-    weights_KxB = log_weights(state, x_bin, mean, logvar, jax.random.normal(key, (chunk, *mean.shape)))
+    weights_KxB = log_weights(state, x_bin, mean, logvar, jax.random.normal(key, (chunk, *mean.shape)),
+                              log_prior=_log_prior(state, prior))
     return jnp.logaddexp(acc_B, jax.nn.logsumexp(weights_KxB, axis=0)), None
 
   keys = jax.random.split(rng, num_samples // chunk)
@@ -110,21 +138,27 @@ def iw_log_likelihood(state: AEState, x_bin: jnp.ndarray, rng: jax.Array, num_sa
   return total_B - math.log(num_samples)
 
 
-@jax.jit
-def _evaluate(state: AEState, eval_x: jnp.ndarray, rng: jax.Array) -> dict:
+@functools.partial(jax.jit, static_argnums=3)
+def _evaluate(state: AEState, eval_x: jnp.ndarray, rng: jax.Array, prior: Optional[Prior] = None) -> dict:
   x_bin = binarize(eval_x, rng)
-  value, _, _ = elbo(state, x_bin, jax.random.fold_in(rng, 1))
+  key = jax.random.fold_in(rng, 1)
+  value = elbo(state, x_bin, key)[0] if prior is None else sampled_elbo(state, x_bin, key, prior)
   recon = jax.nn.sigmoid(decode_logits(state, posterior(state, x_bin)[0]))
   return {"elbo": jnp.mean(value), "mse": jnp.mean(jnp.square(recon - eval_x))}
 
 
-def test_scores(state: AEState, x_test: np.ndarray, ec: ml_collections.ConfigDict) -> dict:
+def test_scores(state: AEState, x_test: np.ndarray, ec: ml_collections.ConfigDict,
+                prior: Optional[Prior] = None) -> dict:
   """Test ELBO and importance-weighted NLL (nats) on a test set binarized once with a fixed key
-  (eval block: binarize_seed, iw_samples, iw_chunk, iw_batch)."""
+  (eval block: binarize_seed, iw_samples, iw_chunk, iw_batch). With a learnt prior the ELBO's KL
+  is sampled."""
   x_bin = np.asarray(binarize(jnp.asarray(x_test), jax.random.key(ec.binarize_seed)))
   key = jax.random.key(ec.binarize_seed + 1)
-  elbo_fn = jax.jit(lambda xb, k: elbo(state, xb, k)[0])
-  iw_fn = jax.jit(lambda xb, k: iw_log_likelihood(state, xb, k, ec.iw_samples, ec.iw_chunk))
+  if prior is None:
+    elbo_fn = jax.jit(lambda xb, k: elbo(state, xb, k)[0])
+  else:
+    elbo_fn = jax.jit(lambda xb, k: sampled_elbo(state, xb, k, prior))
+  iw_fn = jax.jit(lambda xb, k: iw_log_likelihood(state, xb, k, ec.iw_samples, ec.iw_chunk, prior))
   elbos, lls = [], []
   for i in range(0, len(x_bin), ec.iw_batch):
     xb = jnp.asarray(x_bin[i:i + ec.iw_batch])
@@ -141,34 +175,40 @@ def latent_kl(state: AEState, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
   return 0.5 * (jnp.exp(logvar) + jnp.square(mean) - 1.0 - logvar)
 
 
-@functools.partial(jax.jit, static_argnums=3)
-def _neg_elbo(state, x_BxHxWxC, rng, samples: int):
-  values = jax.vmap(lambda key: elbo(state, x_BxHxWxC, key)[0])(jax.random.split(rng, samples))
-  return -jnp.mean(values, axis=0)
+@functools.partial(jax.jit, static_argnums=(3, 4))
+def _neg_elbo(state, x_BxHxWxC, rng, samples: int, prior: Optional[Prior]):
+  if prior is None:
+    one = lambda key: elbo(state, x_BxHxWxC, key)[0]
+  else:
+    one = lambda key: sampled_elbo(state, x_BxHxWxC, key, prior)
+  return -jnp.mean(jax.vmap(one)(jax.random.split(rng, samples)), axis=0)
 
 
-def anomaly_score(state: AEState, x_NxHxWxC: np.ndarray, rng: jax.Array, samples: int = 1) -> np.ndarray:
+def anomaly_score(state: AEState, x_NxHxWxC: np.ndarray, rng: jax.Array, samples: int = 1,
+                  prior: Optional[Prior] = None) -> np.ndarray:
   """-ELBO per image (mean over `samples` draws), 1000 images at a time."""
   return np.concatenate([np.asarray(_neg_elbo(state, jnp.asarray(x_NxHxWxC[i:i + 1000]),
-                                              jax.random.fold_in(rng, i), samples))
+                                              jax.random.fold_in(rng, i), samples, prior))
                          for i in range(0, len(x_NxHxWxC), 1000)])
 
 
-def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, step=train_step) -> Parts:
+def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, step=train_step,
+                prior: Optional[Prior] = None) -> Parts:
   """The VAE's parts (networks, evaluation, NLL, sampler) around train step `step`: the IWAE
-  trains the same model on another bound."""
+  trains the same model on another bound, the VampPrior with another prior."""
   latent_dim = config.model.latent_dim
   parts = None
 
   def sample(state, rng, num: int):
-    """Bernoulli means of p(x|z) for z ~ N(0, I)."""
-    z = jax.random.normal(rng, (num, latent_dim))
+    """Bernoulli means of p(x|z) for z drawn from the prior."""
+    z = jax.random.normal(rng, (num, latent_dim)) if prior is None else prior.draw(state, rng, num)
     return map_in_chunks(lambda zb: parts.decode(state, zb), np.asarray(z))
 
   parts = reconstruction.autoencoder_parts(
-      config, spec, step, _evaluate, code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
-      encoder_outputs=2, sample=sample, anomaly_score=anomaly_score, latent_kl=latent_kl,
-      test_scores=lambda state, x_test: test_scores(state, x_test, config.eval))
+      config, spec, step, functools.partial(_evaluate, prior=prior), code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
+      encoder_outputs=2, sample=sample, latent_kl=latent_kl,
+      anomaly_score=lambda state, x, rng, samples=1: anomaly_score(state, x, rng, samples, prior),
+      test_scores=lambda state, x_test: test_scores(state, x_test, config.eval, prior))
   return parts
 
 
