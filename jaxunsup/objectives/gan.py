@@ -9,9 +9,9 @@ Images enter as [0, 1] floats and are mapped to [-1, 1], the generator's tanh ra
 Registered as the gan family's `mlp`, `dcgan`, `wgan_gp` and `cgan` (model.name of the GAN configs).
 
 Every objective takes the stabilisers: `model.spectral_norm` (the discriminator's power-iteration
-vectors then live in its state's batch_stats and are checkpointed with it) and
-`train.diff_augment` (a DiffAugment policy applied to every image the discriminator sees in
-training, real or fake). objectives/sngan.py adds the hinge loss on top.
+vectors then live in its state's batch_stats and are checkpointed with it), `train.diff_augment`
+(a DiffAugment policy applied to every image the discriminator sees in training, real or fake)
+and, but for WGAN-GP, `train.r1_weight`. objectives/sngan.py adds the hinge loss on top.
 """
 
 import functools
@@ -118,7 +118,7 @@ def _ema(old: dict, params, batch_stats, decay: float) -> dict:
 
 
 def adversarial_step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss: Callable,
-          latent_dim: int, num_classes: int, ema_decay: float, augment: tuple = ()):
+                     latent_dim: int, num_classes: int, ema_decay: float, augment: tuple = ()):
   """Critic-only updates for all but the last real batch, then one critic and one generator update.
 
   reals: (n, B, H, W, C) in [-1, 1]; labels: (n, B). disc_loss(D, real, y_real, fake, y_fake, rng)
