@@ -92,6 +92,7 @@ def test_sample_mode_writes_a_new_file_and_never_overwrites(tmp_path):
     (("--config.model.disc_conv_impl=cudnn",), "smoke", "disc_conv_impl"),
     (("--config.train.diff_augment=color,blur",), "smoke", "unknown DiffAugment policy 'blur'"),
     (("--config.train.r1_weight=-1",), "smoke", "r1_weight"),
+    (("--config.model.name=wgan_gp", "--config.train.r1_weight=1"), "smoke", "does not apply to wgan_gp"),
     (("--mode=sample",), None, "no config.json"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, variant, message):

@@ -235,6 +235,8 @@ def check(config: ml_collections.ConfigDict) -> None:
   _, objective, _ = MODELS[config.model.name]
   if objective == "wgan_gp" and (not isinstance(config.train.n_critic, int) or config.train.n_critic < 1):
     raise UsageError(f"train.n_critic must be an integer >= 1, got {config.train.n_critic!r}")
+  if objective == "wgan_gp" and config.train.r1_weight:
+    raise UsageError("train.r1_weight does not apply to wgan_gp, whose gradient penalty is train.gp_weight")
   check_shared(config)
 
 
