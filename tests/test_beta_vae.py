@@ -57,7 +57,7 @@ def test_beta_tcvae_of_beta_one_is_the_elbo_with_a_sampled_kl():
   mean, logvar = vae.posterior(state, x)
   z = mean + jnp.exp(0.5 * logvar) * jax.random.normal(key, mean.shape)
   log_px = vae.bernoulli_log_likelihood(vae.decode_logits(state, z), x)
-  sampled_kl = jnp.sum(beta_vae.gaussian_log_density(z, mean, logvar) - beta_vae.gaussian_log_density(z, 0.0, 0.0), -1)
+  sampled_kl = jnp.sum(vae.normal_log_density(z, mean, logvar) - vae.normal_log_density(z, 0.0, 0.0), -1)
   loss_1, aux = beta_vae.beta_tcvae_loss(state, x, key, 1.0, 60_000)
   np.testing.assert_allclose(loss_1, jnp.mean(sampled_kl - log_px), rtol=1e-5)
   # a larger beta adds (beta - 1) times the total correlation, which is never far below zero

@@ -25,23 +25,18 @@ from jaxunsup.objectives.registry import Objective, Parts, register
 from jaxunsup.train.state import AEState, global_norm
 
 
-def gaussian_log_density(z, mean, logvar) -> jnp.ndarray:
-  """log N(z; mean, exp(logvar)) of each coordinate (broadcasting)."""
-  return -0.5 * (vae.LOG_2PI + logvar + jnp.square(z - mean) * jnp.exp(-logvar))
-
-
 def tc_decomposition(z_BxD, mean_BxD, logvar_BxD, dataset_size: int) -> dict:
   """Per-example terms of the KL decomposition (Chen et al. 2018, eq. 2) on one sample per image:
   mi = log q(z|x) - log q(z), tc = log q(z) - sum_d log q(z_d), dwkl = sum_d log q(z_d) - log p(z),
   with q(z) and q(z_d) by minibatch weighted sampling over the batch."""
   batch = z_BxD.shape[0]
   # log q(z_i,d | x_j) for every pair: (B_i, B_j, D)
-  pairs_BxBxD = gaussian_log_density(z_BxD[:, None, :], mean_BxD[None], logvar_BxD[None])
+  pairs_BxBxD = vae.normal_log_density(z_BxD[:, None, :], mean_BxD[None], logvar_BxD[None])
   log_norm = math.log(dataset_size * batch)
   log_qz_B = jax.nn.logsumexp(pairs_BxBxD.sum(-1), axis=1) - log_norm
   log_prod_qzd_B = jnp.sum(jax.nn.logsumexp(pairs_BxBxD, axis=1) - log_norm, axis=-1)
-  log_qzx_B = gaussian_log_density(z_BxD, mean_BxD, logvar_BxD).sum(-1)
-  log_pz_B = gaussian_log_density(z_BxD, 0.0, 0.0).sum(-1)
+  log_qzx_B = vae.normal_log_density(z_BxD, mean_BxD, logvar_BxD).sum(-1)
+  log_pz_B = vae.normal_log_density(z_BxD, 0.0, 0.0).sum(-1)
   return {"mi": log_qzx_B - log_qz_B, "tc": log_qz_B - log_prod_qzd_B, "dwkl": log_prod_qzd_B - log_pz_B}
 
 

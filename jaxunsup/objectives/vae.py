@@ -44,6 +44,11 @@ def bernoulli_log_likelihood(logits_BxHxWxC: jnp.ndarray, x_BxHxWxC: jnp.ndarray
   return ll.reshape((ll.shape[0], -1)).sum(-1)
 
 
+def normal_log_density(z, mean, logvar) -> jnp.ndarray:
+  """log N(z; mean, exp(logvar)) of each coordinate (broadcasting)."""
+  return -0.5 * (LOG_2PI + logvar + jnp.square(z - mean) * jnp.exp(-logvar))
+
+
 def gaussian_kl(mean_BxD: jnp.ndarray, logvar_BxD: jnp.ndarray) -> jnp.ndarray:
   """KL(N(mean, exp(logvar)) || N(0, I)) per example, in closed form."""
   return 0.5 * jnp.sum(jnp.exp(logvar_BxD) + jnp.square(mean_BxD) - 1.0 - logvar_BxD, axis=-1)

@@ -44,8 +44,7 @@ def pseudo_inputs(state: VampState, prior_params=None) -> jnp.ndarray:
 def log_density(state: VampState, z_xD: jnp.ndarray, enc_params=None, prior_params=None) -> jnp.ndarray:
   """log p(z) = logsumexp_k log q(z|u_k) - log K, over the last axis of z."""
   mean_KxD, logvar_KxD = vae.posterior(state, pseudo_inputs(state, prior_params), enc_params)
-  per_k = -0.5 * jnp.sum(vae.LOG_2PI + logvar_KxD + jnp.square(z_xD[..., None, :] - mean_KxD)
-                         * jnp.exp(-logvar_KxD), axis=-1)
+  per_k = jnp.sum(vae.normal_log_density(z_xD[..., None, :], mean_KxD, logvar_KxD), axis=-1)
   return jax.nn.logsumexp(per_k, axis=-1) - math.log(mean_KxD.shape[0])
 
 
