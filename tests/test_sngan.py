@@ -41,9 +41,7 @@ def _disc_state():
 
 def test_power_iterations_reach_the_largest_singular_value():
   state, x = _disc_state()
-  step = jax.jit(lambda s: gan_obj.power_iteration(s, x, None, 0))
-  for _ in range(200):
-    state = step(state)
+  state = jax.jit(lambda s: jax.lax.fori_loop(0, 200, lambda _, s: gan_obj.power_iteration(s, x, None, 0), s))(state)
   for layer, stats in [("Conv_0", state.batch_stats["SpectralNorm_0"]),
                        ("Conv_1", state.batch_stats["SpectralNorm_1"])]:
     kernel = np.asarray(state.params[layer]["kernel"])
