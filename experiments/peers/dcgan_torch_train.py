@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 import torch
-from absl import app, flags
+from absl import flags
 from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,12 +49,12 @@ def main(argv):
   gen, disc = Generator(LATENT), Discriminator()
   opt_g = torch.optim.Adam(gen.parameters(), LR, betas=BETAS)
   opt_d = torch.optim.Adam(disc.parameters(), LR, betas=BETAS)
-  steps, start, order = 0, time.perf_counter(), torch.randperm(len(real_all))
+  steps, start, order, first = 0, time.perf_counter(), torch.randperm(len(real_all)), 0
   while time.perf_counter() - start < _SECONDS.value:
-    first = (steps * BATCH) % len(real_all)
     if first + BATCH > len(real_all):  # a new epoch: drop the remainder, reshuffle
       order, first = torch.randperm(len(real_all)), 0
     real = real_all[order[first:first + BATCH]]
+    first += BATCH
     fake = gen(torch.randn(BATCH, LATENT))
     d_loss = F.softplus(-disc(real)).mean() + F.softplus(disc(fake.detach())).mean()
     opt_d.zero_grad(set_to_none=True)

@@ -7,16 +7,16 @@ it is refused rather than silently dropped.
 """
 
 import numpy as np
-from sklearn.ensemble import ExtraTreesClassifier
 
 from jaxunsup.errors import UsageError
 
 # DCI's per-factor predictor. disentanglement_lib uses sklearn's GradientBoostingClassifier, which
 # takes minutes per factor on 10k points; histogram boosting is fast but has no importances.
 # Extremely randomised trees (Geurts et al. 2006) choosing among all code dimensions at every
-# split (max_features=None, so an informative dimension is never hidden from a split) give the
-# same impurity importances in about a second for 10k points and 10 dimensions; the depth limit
-# keeps trees on pure-noise codes from growing one leaf per point.
+# split (max_features=None, so an informative dimension is never hidden from a split) give
+# impurity importances of the same kind (not the same values: our DCI is comparable across our
+# runs, not digit for digit with disentanglement_lib's) in about a second for 10k points and 10
+# dimensions; the depth limit keeps trees on pure-noise codes from growing one leaf per point.
 DCI_TREES = 50
 DCI_MAX_DEPTH = 8
 DCI_SEED = 0
@@ -57,6 +57,7 @@ def dci(codes_train, factors_train, codes_test, factors_test) -> dict:
                      f" factors {f} vs {factors_test.shape[1]}")
   if k < 2 or f < 2:
     raise UsageError(f"DCI needs at least 2 code dimensions and 2 factors, got {k} and {f}")
+  from sklearn.ensemble import ExtraTreesClassifier  # here: two seconds to import, and only shapes runs need it
   importance_KxF = np.empty((k, f))
   accuracy_F = np.empty(f)
   for j in range(f):

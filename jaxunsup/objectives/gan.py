@@ -175,7 +175,10 @@ def split(batch: dict, n: int) -> tuple:
 
 
 def with_r1(loss: jnp.ndarray, aux: dict, disc: Callable, real, y_real, r1_weight: float) -> tuple:
-  """The discriminator's loss plus r1_weight times the R1 penalty (left out when the weight is 0)."""
+  """The discriminator's loss plus r1_weight times the R1 penalty (left out when the weight is 0).
+
+  With DiffAugment on, `real` is the augmented batch: the penalty smooths the discriminator where
+  it is trained, not through the augmentation as StyleGAN2-ADA's does."""
   if not r1_weight:
     return loss, aux
   penalty = r1_penalty(lambda x: disc(x, y_real), real)

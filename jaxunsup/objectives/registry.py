@@ -42,8 +42,9 @@ class Parts:
     anomalous (`samples`: Monte Carlo draws, for objectives whose score is an estimate).
   unit_features: whether features are compared by direction only (contrastive objectives).
   test_scores: (state, test inputs in [0, 1]) -> {name: float}, extra test figures of a run.
-  latent_kl: jitted (state, inputs in [0, 1]) -> (N, D) KL(q(z_d|x) || p(z_d)) of each latent
-    dimension, for objectives with a Gaussian posterior; orders the latent traversals.
+  latent_kl: jitted (state, inputs in [0, 1]) -> (N, D) KL(q(z_d|x) || N(0, 1)) of each latent
+    dimension, for objectives with a Gaussian posterior; orders the latent traversals (a learnt
+    prior such as the VampPrior does not factorise by latent, so its runs use N(0, 1) too).
   modules: the networks by role, for code that needs a module itself (kNN on an encoder).
   """
   init: Callable[[jax.Array], Any]

@@ -74,7 +74,10 @@ def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train: 
   out = {"latent_kl": kl_D.round(4).tolist(), "active_latents": int(np.sum(kl_D > 0.01))}
   if "factors" in train:
     codes_NxD = model.encode(train["image"].astype(np.float32) / 255.0)
-    out.update(disentanglement.scores(codes_NxD, train["factors"], seed=model.config.seed))
+    if np.isfinite(codes_NxD).all():
+      out.update(disentanglement.scores(codes_NxD, train["factors"], seed=model.config.seed))
+    else:  # a diverged run still writes its summary
+      out["disentanglement"] = "not scored: the posterior means are not all finite"
   return out
 
 
