@@ -55,16 +55,18 @@ def make_step(upsampling="subpixel", batch_size=128, latent_dim=64, gen_kernel=3
   opt_d = torch.optim.Adam(disc.parameters(), lr, betas=(0.5, 0.999))
   real = torch.rand(batch_size, 1, 28, 28) * 2 - 1
 
-  def step():
-    fake = gen(torch.randn(batch_size, latent_dim))
-    d_loss = F.softplus(-disc(real)).mean() + F.softplus(disc(fake.detach())).mean()
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    g_loss = F.softplus(-disc(fake)).mean()
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
-    return float(g_loss.detach())
+  return lambda: update(gen, disc, opt_g, opt_d, real, latent_dim)
 
-  return step
+
+def update(gen, disc, opt_g, opt_d, real, latent_dim: int) -> float:
+  """One non-saturating discriminator and generator update on `real`; returns the generator loss."""
+  fake = gen(torch.randn(len(real), latent_dim))
+  d_loss = F.softplus(-disc(real)).mean() + F.softplus(disc(fake.detach())).mean()
+  opt_d.zero_grad(set_to_none=True)
+  d_loss.backward()
+  opt_d.step()
+  g_loss = F.softplus(-disc(fake)).mean()
+  opt_g.zero_grad(set_to_none=True)
+  g_loss.backward()
+  opt_g.step()
+  return float(g_loss.detach())

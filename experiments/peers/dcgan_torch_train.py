@@ -17,10 +17,9 @@ import time
 import numpy as np
 import torch
 from absl import flags
-from torch.nn import functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from peers.dcgan_torch import Discriminator, Generator  # noqa: E402
+from peers.dcgan_torch import Discriminator, Generator, update  # noqa: E402
 from jaxunsup import cli  # noqa: E402
 from jaxunsup import data as data_lib  # noqa: E402
 from jaxunsup.errors import UsageError  # noqa: E402
@@ -55,15 +54,7 @@ def main(argv):
       order, first = torch.randperm(len(real_all)), 0
     real = real_all[order[first:first + BATCH]]
     first += BATCH
-    fake = gen(torch.randn(BATCH, LATENT))
-    d_loss = F.softplus(-disc(real)).mean() + F.softplus(disc(fake.detach())).mean()
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-    g_loss = F.softplus(-disc(fake)).mean()
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
+    update(gen, disc, opt_g, opt_d, real, LATENT)
     steps += 1
   seconds = time.perf_counter() - start
   gen.eval()  # batch norm's running averages, as our generator samples
