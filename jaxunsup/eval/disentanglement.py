@@ -57,7 +57,8 @@ def dci(codes_train, factors_train, codes_test, factors_test) -> dict:
                      f" factors {f} vs {factors_test.shape[1]}")
   if k < 2 or f < 2:
     raise UsageError(f"DCI needs at least 2 code dimensions and 2 factors, got {k} and {f}")
-  from sklearn.ensemble import ExtraTreesClassifier  # here: two seconds to import, and only shapes runs need it
+  # imported here: it takes two seconds, and only runs on datasets with factors need it
+  from sklearn.ensemble import ExtraTreesClassifier
   importance_KxF = np.empty((k, f))
   accuracy_F = np.empty(f)
   for j in range(f):
