@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_script
 from jaxunsup.recipes import autoencoder
 from jaxunsup import data as data_lib
 from jaxunsup.configs.autoencoder import get_config
@@ -20,8 +19,7 @@ SUMMARY_KEYS = {"dataset", "model", "latent_dim", "steps", "train_seconds", "tes
 
 
 def _run(workdir, *overrides, variant="smoke"):
-  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:{variant}", f"--workdir={workdir}", *overrides]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  return run_script(SCRIPT, f"--config={CONFIG}:{variant}", f"--workdir={workdir}", *overrides)
 
 
 def _summary(workdir):

@@ -3,12 +3,11 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from conftest import run_script
 from jaxunsup.recipes import gan
 from jaxunsup.configs.gan import get_config
 
@@ -20,8 +19,7 @@ SUMMARY_KEYS = {"dataset", "model", "steps", "train_seconds", "fid", "precision"
 
 
 def _run(*args, variant="smoke"):
-  cmd = [sys.executable, SCRIPT, *([f"--config={CONFIG}:{variant}"] if variant else []), *args]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  return run_script(SCRIPT, *([f"--config={CONFIG}:{variant}"] if variant else []), *args)
 
 
 def _snapshot(path):

@@ -3,13 +3,11 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import cell_accuracies
+from conftest import cell_accuracies, run_script
 from jaxunsup.recipes import autoencoder, pretrain_finetune
 from jaxunsup.configs.pretrain_finetune import get_config
 
@@ -19,8 +17,7 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "pretrain_finetune.py")
 
 
 def _run(*args):
-  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  return run_script(SCRIPT, f"--config={CONFIG}:smoke", *args)
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,10 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from conftest import run_script
 from jaxunsup import pretrain
 from jaxunsup.recipes import autoencoder
 from jaxunsup.configs import autoencoder as ae_configs
@@ -20,8 +19,7 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "representations.py")
 
 
 def _run(workdir, *args):
-  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", f"--workdir={workdir}", *args]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  return run_script(SCRIPT, f"--config={CONFIG}:smoke", f"--workdir={workdir}", *args)
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,10 @@
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import pytest
 
-from conftest import cell_accuracies
+from conftest import cell_accuracies, run_script
 from jaxunsup import pretrain
 from jaxunsup.recipes import text_pretrain_finetune
 from jaxunsup.configs.text_pretrain_finetune import get_config
@@ -20,8 +18,7 @@ CONFIG = os.path.join(ROOT, "experiments", "configs", "text_pretrain_finetune.py
 
 
 def _run(*args):
-  cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+  return run_script(SCRIPT, f"--config={CONFIG}:smoke", *args)
 
 
 @pytest.fixture(scope="module")
