@@ -5,23 +5,40 @@ after a few steps."""
 import contextlib
 import importlib
 import io
+import os
 import runpy
 import subprocess
 import sys
 import tarfile
 from unittest import mock
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import pytest
+# The tests' models are tiny and most of the suite's time is XLA compiling them: LLVM's
+# optimisation passes cost more than they save here (-O0 code generation: about a third less
+# compile time). Set before jax starts; experiment processes and notebook kernels inherit it.
+FAST_COMPILE = "--xla_backend_optimization_level=0"
+if FAST_COMPILE not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {FAST_COMPILE}".strip()
 
-from absl import app, flags
+import jax  # noqa: E402  (after XLA_FLAGS)
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-from jaxunsup import data
-from jaxunsup.configs.autoencoder import get_config
-from jaxunsup.data import cifar
-from jaxunsup.objectives import registry
+from absl import app, flags  # noqa: E402
+
+from jaxunsup import data  # noqa: E402
+from jaxunsup.configs.autoencoder import get_config  # noqa: E402
+from jaxunsup.data import cifar  # noqa: E402
+from jaxunsup.objectives import registry  # noqa: E402
+
+
+def xla_env(devices: int = 0) -> dict:
+  """os.environ for a child process on CPU with `devices` simulated devices (0: the default one),
+  keeping the fast-compile flag."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=FAST_COMPILE)
+  if devices:
+    env["XLA_FLAGS"] += f" --xla_force_host_platform_device_count={devices}"
+  return env
 
 
 def write_cifar_archive(path, per_file: int, seed: int = 0) -> dict:

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import run_script
+from conftest import run_script, xla_env
 from jaxunsup import bench
 from jaxunsup.recipes import benchmark
 from jaxunsup.configs.benchmark import get_config
@@ -24,9 +24,8 @@ def _run(*args, devices=1, process=False):
   devices > 1, as the device count is fixed when jax starts."""
   if devices == 1 and not process:
     return run_script(SCRIPT, f"--config={CONFIG}:smoke", *args)
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
   cmd = [sys.executable, SCRIPT, f"--config={CONFIG}:smoke", *args]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=xla_env(devices))
 
 
 def test_smoke_run_times_every_model(tmp_path):

@@ -10,6 +10,7 @@ import sys
 import ml_collections
 import pytest
 
+from conftest import xla_env
 from jaxunsup.errors import UsageError
 from jaxunsup.train import parallel
 from jaxunsup.train.metrics_writer import read_metrics
@@ -20,7 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 @pytest.fixture(scope="module")
 def eight_devices(tmp_path_factory):
   # The device count is fixed when jax starts, so the 8-device runs happen in their own process.
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+  env = xla_env(devices=8)
   root = tmp_path_factory.mktemp("spmd")
   proc = subprocess.run([sys.executable, os.path.join(HERE, "spmd_check.py"), str(root)],
                         capture_output=True, text=True, env=env, timeout=600)
@@ -81,8 +82,7 @@ def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
   script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
   config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
   common = [sys.executable, script, f"--config={config}:smoke", "--config.mesh.data=-1"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = xla_env()
   port = _free_port()
   procs = [subprocess.Popen(common + [f"--workdir={tmp_path / 'multi'}", f"--coordinator_address=localhost:{port}",
                                       "--num_processes=2", f"--process_id={i}"],
@@ -90,7 +90,7 @@ def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
   outs = [p.communicate(timeout=300) for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
   single = subprocess.run(common + [f"--workdir={tmp_path / 'single'}"], capture_output=True, text=True,
-                          timeout=300, env=dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=2"))
+                          timeout=300, env=xla_env(devices=2))
   assert single.returncode == 0, single.stderr[-2000:]
   assert _summary(tmp_path / "multi") == _summary(tmp_path / "single")
   rows = lambda d: [{k: v for k, v in r.items() if k != "train/seconds"} for r in read_metrics(str(tmp_path / d))]

@@ -5,6 +5,7 @@ Variants (`--config=experiments/configs/autoencoder.py:VARIANT`):
   smoke     seconds on CPU; two checkpoints; used by the tests.
   demo      the small budget `make demo` uses for every model of the family.
   hinton    784-1000-500-250-30 deep autoencoder (Hinton & Salakhutdinov 2006).
+  dec       784-500-500-2000-10, the autoencoder DEC and IDEC cluster with (Xie et al. 2016).
   vae_iwae  VAE with 2x200 tanh layers and 50 latents (Burda et al. 2016, 1-layer, k=1).
   iwae      the same model trained on the k=50 importance-weighted bound (Burda et al. 2016).
   vampprior the same model with a VampPrior of 500 pseudo-inputs (Tomczak & Welling 2018).
@@ -86,6 +87,17 @@ def hinton(c):
                  eval_every=2500, checkpoint_every=2500)
 
 
+def dec(c):
+  """784-500-500-2000-10, the autoencoder DEC (Xie et al. 2016) clusters with; DEC-keras trains it
+  end to end with Adam, batch 256, MSE. Then representations.py:dec runs DEC and IDEC on it.
+
+  python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:dec \\
+      --workdir=runs/dec_ae_mnist
+  """
+  c.model.update(hidden=(500, 500, 2000), latent_dim=10)
+  c.train.update(steps=50000, learning_rate=1e-3, loss="mse", eval_every=5000, checkpoint_every=2500)
+
+
 def vae_iwae(c):
   """VAE, 2x200 tanh, 50 latents, dynamically binarized MNIST (Burda et al.: NLL 86.76).
 
@@ -148,7 +160,7 @@ def shapes_beta_tcvae(c):
   c.model.update(name="beta_tcvae", beta=6.0)
 
 
-VARIANTS = {"default": lambda c: None, "smoke": smoke, "demo": demo, "hinton": hinton,
+VARIANTS = {"default": lambda c: None, "smoke": smoke, "demo": demo, "hinton": hinton, "dec": dec,
             "vae_iwae": vae_iwae, "iwae": iwae, "vampprior": vampprior, "shapes_vae": shapes_vae,
             "shapes_beta_vae": shapes_beta_vae, "shapes_beta_tcvae": shapes_beta_tcvae}
 

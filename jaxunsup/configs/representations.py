@@ -3,6 +3,7 @@
 Variants (`--config=experiments/configs/representations.py:VARIANT`):
   default        MNIST; the sources are the workdirs of the reference runs (docs/results.md).
   fashion_mnist  the same on Fashion-MNIST.
+  dec            DEC and IDEC on all 70,000 MNIST images, 10 trials (Xie et al. 2016's protocol).
   smoke          seconds on CPU; used by the tests (pass --config.sources).
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -16,6 +17,11 @@ def _reference_sources(dataset: str, simclr: str) -> tuple:
   """The workdirs the reference commands (docs/results.md) write for `dataset` (mnist | fashion)."""
   return (f"runs/pf_{dataset}/pretrain/autoencoder", f"runs/{simclr}/pretrain/simclr",
           f"runs/vae_iwae_{dataset}", f"runs/ae2d_{dataset}")
+
+
+def _deep_clustering(**fields) -> dict:
+  return {"alpha": 1.0, "update_interval": 140, "tol": 0.001, "max_iter": 20000, "batch_size": 256,
+          "n_init": 20, "checkpoint_updates": 10, **fields}
 
 
 def base() -> ml_collections.ConfigDict:
@@ -38,6 +44,13 @@ def base() -> ml_collections.ConfigDict:
       "seeds": (0, 1, 2, 3, 4),
       "n_init": 10,            # kmeans: each seed keeps the best of n_init starts
       "spectral_neighbors": 10,  # spectral: the k of the nearest-neighbour graph
+      # dec | idec (objectives/dec.py) train each plain autoencoder source's encoder with the
+      # centres, one trial per seed: k-means (best of n_init) starts it, the target is sharpened
+      # every update_interval steps, and it stops when under tol of the labels change between two
+      # updates, or after max_iter steps. DEC as DEC-keras (Xie et al. 2016's settings); IDEC with
+      # the reconstruction term weighted 1 against gamma for the KL, Adam as its paper uses on MNIST.
+      "dec": _deep_clustering(optimizer="sgd", learning_rate=0.01, momentum=0.9, gamma=0.0),
+      "idec": _deep_clustering(optimizer="adam", learning_rate=1e-3, momentum=0.0, gamma=0.1),
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class
@@ -84,6 +97,8 @@ def smoke(c):
   c.pca_dim = 8
   c.maps.update(examples=200, perplexity=10.0, iterations=250)
   c.clustering.update(split="test", seeds=(0, 1), n_init=1)
+  for name in ("dec", "idec"):
+    c.clustering[name].update(update_interval=5, max_iter=20, batch_size=64, n_init=1, checkpoint_updates=2)
   c.anomaly.update(classes=(0,), pca_dim=4, elbo_samples=2)
   c.anomaly.autoencoder.model.update(features=(8, 16), latent_dim=4)
   c.anomaly.vae.model.update(hidden=(32,), latent_dim=4)
@@ -94,7 +109,17 @@ def smoke(c):
                                    eval_examples=64)
 
 
-VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "smoke": smoke}
+def dec(c):
+  """DEC and IDEC on MNIST as DEC reports it: all 70,000 images, 10 trials, from the 784-500-500-2000-10
+  autoencoder of experiments/configs/autoencoder.py:dec (train that first):
+  python experiments/representations.py --config=experiments/configs/representations.py:dec \\
+      --workdir=runs/dec_mnist"""
+  c.sources = ("runs/dec_ae_mnist",)
+  c.clustering.update(split="all", algorithms=("kmeans", "dec", "idec"), seeds=tuple(range(10)), n_init=20)
+  c.anomaly.methods = ()
+
+
+VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "dec": dec, "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -3,10 +3,14 @@
 `run(config, workdir)` is what experiments/representations.py runs on a set of trained workdirs
 (`config.sources`), with raw pixels and PCA as baselines. Layout of a workdir:
   anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
+  clustering/SOURCE_ALGORITHM/  DEC and IDEC: seedN.json and seedN_labels.npy per finished trial,
+                          seedN/ the checkpoints of an unfinished one; clusters.png
   summary.json, representations.md, maps.png, anomaly.png
 """
 
 import dataclasses
+import json
+import math
 import os
 import time
 from typing import Callable, Optional
@@ -28,13 +32,14 @@ from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
-from jaxunsup.objectives import registry
+from jaxunsup.objectives import dec, registry
 from jaxunsup.train import loop
 from jaxunsup.train import files, workdir as workdir_lib
+from jaxunsup.train.state import AEState
 
 SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn")
-CLUSTERING_ALGORITHMS = ("kmeans", "spectral")
+CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Representation:
   encode: Callable[[np.ndarray], np.ndarray]
   reconstruct: Optional[Callable[[np.ndarray], np.ndarray]] = None
   on_sphere: bool = False          # contrastive features: compared by direction only
+  networks: Optional[dec.Networks] = None  # a plain autoencoder's: DEC and IDEC train them
+  compile_key: str = ""            # of the source's config: equal ones share compiled code
 
   def features(self, images: np.ndarray) -> np.ndarray:
     z = np.asarray(self.encode(images), np.float64)
@@ -84,7 +91,23 @@ def load_source(workdir: str, dataset: str) -> Representation:
   has_decoder = model.parts.decode is not None
   kind = ("vae" if model.parts.sample is not None else "autoencoder") if has_decoder else model.name
   return Representation(name, kind, dim, model.encode, model.reconstruct if has_decoder else None,
-                        on_sphere=model.parts.unit_features)
+                        on_sphere=model.parts.unit_features, networks=_plain_autoencoder(model),
+                        compile_key=registry.compile_key(model.config))
+
+
+def _plain_autoencoder(model) -> Optional[dec.Networks]:
+  """The encoder and decoder of an autoencoder whose code is its encoder's output (not a VAE's
+  mean and variance, nor a VQ-VAE's quantised code): what DEC and IDEC start from."""
+  state = model.state
+  if not isinstance(state, AEState) or model.parts.sample is not None or model.parts.latent_kl is not None:
+    return None
+  z = model.parts.encode(state, np.zeros((1, *model.spec.shape), np.float32))
+  raw = state.encoder.apply_fn({"params": state.encoder.params}, np.zeros((1, *model.spec.shape), np.float32))
+  if np.shape(raw) != np.shape(z):
+    return None
+  enc, dec_apply = state.encoder.apply_fn, state.decoder.apply_fn
+  return dec.Networks(encode=lambda p, x: enc({"params": p}, x), decode=lambda p, z: dec_apply({"params": p}, z),
+                      encoder_params=state.encoder.params, decoder_params=state.decoder.params)
 
 
 def check(config: ml_collections.ConfigDict) -> None:
@@ -97,6 +120,9 @@ def check(config: ml_collections.ConfigDict) -> None:
   if unknown:
     raise UsageError(f"unknown clustering algorithm {unknown[0]!r}; choose from "
                      f"{', '.join(CLUSTERING_ALGORITHMS)}")
+  for algorithm in config.clustering.algorithms:
+    if algorithm in dec.ALGORITHMS:
+      dec.check(config.clustering[algorithm], algorithm)
   if config.clustering.split not in ("all", "test"):
     raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
   names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
@@ -109,6 +135,16 @@ def check(config: ml_collections.ConfigDict) -> None:
   bad = [c for c in config.anomaly.classes if not 0 <= c < classes]
   if bad:
     raise UsageError(f"anomaly class {bad[0]} is not a class of {config.data.name} (0..{classes - 1})")
+
+
+def check_deep_clustering(config, sources, examples: int) -> None:
+  """DEC and IDEC need a plain autoencoder among the sources, and settings they can train with."""
+  asked = [a for a in config.clustering.algorithms if a in dec.ALGORITHMS]
+  if asked and not any(s.networks is not None for s in sources):
+    raise UsageError(f"clustering algorithm {asked[0]!r} trains a plain autoencoder's encoder (mlp, conv "
+                     "or denoising runs); none of config.sources is one")
+  for algorithm in asked:
+    dec.check_size(config.clustering[algorithm], algorithm, examples, data_lib.num_classes(config.data.name))
 
 
 def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
@@ -157,20 +193,86 @@ def maps(encoded, test: dict, config, path: str, class_names) -> list:
   return [name for name, _ in panels]
 
 
-def clustering_table(encoded, train: dict, test: dict, config) -> list:
-  """Every clustering algorithm (k = classes) on every representation; ACC, NMI, ARI over the seeds."""
+def _clustered(train: dict, test: dict, split: str, field: str) -> np.ndarray:
+  return np.concatenate([train[field], test[field]]) if split == "all" else test[field]
+
+
+def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> list:
+  """Every clustering algorithm (k = classes) on every representation; ACC, NMI, ARI over the seeds.
+  DEC and IDEC train the encoder of each plain autoencoder source, one trial per seed."""
   cfg = config.clustering
-  both = cfg.split == "all"
-  labels = np.concatenate([train["label"], test["label"]]) if both else test["label"]
+  labels = _clustered(train, test, cfg.split, "label")
   k = data_lib.num_classes(config.data.name)
   rows = []
   for e in tqdm(encoded, desc="clustering"):
-    z = np.concatenate([e.train, e.test]) if both else e.test
+    z = np.concatenate([e.train, e.test]) if cfg.split == "all" else e.test
     for algorithm in cfg.algorithms:
-      scores = (clustering.kmeans_scores(z, labels, k, cfg.seeds, cfg.n_init) if algorithm == "kmeans"
-                else clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors))
+      if algorithm == "kmeans":
+        scores = clustering.kmeans_scores(z, labels, k, cfg.seeds, cfg.n_init)
+      elif algorithm == "spectral":
+        scores = clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors)
+      elif e.rep.networks is not None:
+        images = _clustered(train, test, cfg.split, "image")
+        scores = deep_clustering(e.rep, algorithm, images, labels, k, config,
+                                 os.path.join(workdir, "clustering", f"{e.rep.name}_{algorithm}"))
+      else:
+        continue
       rows.append({"method": e.rep.name, "kind": e.rep.kind, "algorithm": algorithm, **scores})
   return rows
+
+
+def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, labels: np.ndarray, k: int,
+                    config, folder: str) -> dict:
+  """DEC or IDEC trials (one per clustering seed) from `rep`'s autoencoder, each resumed or read back
+  from `folder`; the scores summarized as for k-means, with the k-means start each trial refined."""
+  cfg = config.clustering
+  block = cfg[algorithm]
+  key = (algorithm, rep.compile_key, json.dumps(block.to_dict(), sort_keys=True))
+  trials = []
+  for seed in cfg.seeds:
+    path = os.path.join(folder, f"seed{seed}.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        trials.append(json.load(f))
+      continue
+    bar = tqdm(total=math.ceil(block.max_iter / block.update_interval), desc=f"{algorithm} {rep.name} seed {seed}",
+               unit="update", mininterval=2.0, dynamic_ncols=True)
+    try:
+      out = dec.fit(algorithm, block, key, rep.networks, images, k, seed, os.path.join(folder, f"seed{seed}"),
+                    progress=lambda u: bar.update(u - bar.n))
+    finally:
+      bar.close()
+    trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
+             "kmeans_start": clustering.scores(labels, out["kmeans_labels"]),
+             **{name: out[name] for name in ("steps", "updates", "stopped", "changed", "seconds")}}
+    files.save_npy(os.path.join(folder, f"seed{seed}_labels.npy"), out["labels"].astype(np.int16))
+    files.write_json(path, trial)
+    dec.remove_checkpoints(os.path.join(folder, f"seed{seed}"))
+    trials.append(trial)
+  out = clustering.summarize(trials, cfg.seeds)
+  start = np.array([t["kmeans_start"]["acc"] for t in trials])
+  out.update(kmeans_start_acc_mean=float(start.mean()), steps_mean=float(np.mean([t["steps"] for t in trials])),
+             seconds_mean=float(np.mean([t["seconds"] for t in trials])))
+  median = trials[int(np.argsort([t["acc"] for t in trials])[len(trials) // 2])]
+  predicted = np.load(os.path.join(folder, f"seed{median['seed']}_labels.npy"))
+  _save_cluster_grid(os.path.join(folder, "clusters.png"), images, predicted, labels,
+                     f"{algorithm.upper()} on {rep.name}, seed {median['seed']} (median ACC {median['acc']:.3f}): "
+                     "one row per cluster, in the order of the classes they match")
+  return out
+
+
+def _save_cluster_grid(path: str, images: np.ndarray, clusters_N: np.ndarray, labels_N: np.ndarray, title: str,
+                       per_row: int = 12) -> None:
+  """Random members of each cluster, a row each, ordered by the class the cluster is matched to."""
+  mapping = clustering.hungarian_map(labels_N, clusters_N)
+  rng = np.random.default_rng(0)
+  rows = []
+  for cluster in sorted(mapping, key=mapping.get):
+    members = np.flatnonzero(clusters_N == cluster)
+    pick = rng.choice(members, min(per_row, len(members)), replace=False) if len(members) else members
+    row = images[pick].astype(np.float32) / 255.0
+    rows.append(np.concatenate([row, np.zeros((per_row - len(row), *images.shape[1:]), np.float32)]))
+  viz.save_grid(path, np.concatenate(rows), title, ncol=per_row)
 
 
 def one_class_config(config, model: str, normal_class: int) -> ml_collections.ConfigDict:
@@ -291,10 +393,11 @@ def markdown(summary: dict) -> str:
             for r in summary["reduction"]]
   c = summary["clustering"]
   lines += ["", f"Clustering, k = number of classes, on the {c['split']} split ({c['examples']} images), "
-            f"mean ± std over seeds {c['seeds']}:", "", "| method | algorithm | ACC | NMI | ARI |",
-            "|---|---|---|---|---|"]
-  lines += [f"| {r['method']} | {r['algorithm']} | " + " | ".join(f"{r[m + '_mean']:.4f} ± {r[m + '_std']:.4f}"
-                                              for m in ("acc", "nmi", "ari")) + " |"
+            f"mean ± std over seeds {c['seeds']} (DEC and IDEC: one trial per seed):", "",
+            "| method | algorithm | ACC | ACC min-max | NMI | ARI |", "|---|---|---|---|---|---|"]
+  lines += [f"| {r['method']} | {r['algorithm']} | {r['acc_mean']:.4f} ± {r['acc_std']:.4f} | "
+            f"{r['acc_min']:.3f}-{r['acc_max']:.3f} | "
+            + " | ".join(f"{r[m + '_mean']:.4f} ± {r[m + '_std']:.4f}" for m in ("nmi", "ari")) + " |"
             for r in c["rows"]]
   a = summary["anomaly"]
   if a:
@@ -318,6 +421,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, test = data_lib.load_splits(config.data)
   train, test = _first(train, config.train_examples), _first(test, config.test_examples)
   sources = [load_source(path, name) for path in config.sources]  # refuses bad sources first
+  check_deep_clustering(config, sources, len(_clustered(train, test, config.clustering.split, "label")))
   with files.workdir_lock(workdir):
     workdir_lib.start(config, workdir)
     return _study(config, workdir, train, test, sources)
@@ -340,7 +444,7 @@ def _study(config, workdir, train, test, sources) -> dict:
   without_pca = [e for e in encoded if e.rep.kind != "pca"]
   reduction = timed("reduction", reduction_table, encoded, train, test, config)
   panels = timed("maps", maps, without_pca, test, config, os.path.join(workdir, "maps.png"), class_names)
-  cluster_rows = timed("clustering", clustering_table, encoded, train, test, config)
+  cluster_rows = timed("clustering", clustering_table, encoded, train, test, config, workdir)
   anomaly = {}
   if config.anomaly.methods:
     anomaly = timed("anomaly", anomaly_table, without_pca, train, test, config, workdir)
