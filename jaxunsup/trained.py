@@ -180,10 +180,28 @@ def restore(workdir: str, init_state, what: str = "checkpoint to load; train fir
   return restored["state"]
 
 
+def with_defaults(config: ml_collections.ConfigDict, objective: registry.Objective) -> ml_collections.ConfigDict:
+  """`config` with the fields its family's config has gained since the run was made, at their
+  default values (a workdir trained before `model.beta` existed still opens). Image families only:
+  a text run's config depends on its tokenizer."""
+  from jaxunsup.configs import runs  # pylint: disable=import-outside-toplevel  (runs imports recipes' configs)
+  if objective.family not in runs.IMAGE_FAMILIES:
+    return config
+  merged = runs.run_config(objective.family, objective.name).to_dict()
+
+  def overlay(base: dict, saved: dict) -> dict:
+    for k, v in saved.items():
+      base[k] = overlay(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return base
+
+  return ml_collections.ConfigDict(overlay(merged, config.to_dict()))
+
+
 def load(workdir: str) -> Model:
   """The run saved in `workdir` (its latest checkpoint) as its objective's model API."""
   config = read_config(workdir)
   objective = objective_of(config)
+  config = with_defaults(config, objective)
   spec = input_spec(config)
   parts = registry.parts(objective, config, spec)
   return API.get(objective.family, Model)(config, restore(workdir, parts.init), spec, objective)

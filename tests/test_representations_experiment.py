@@ -80,6 +80,9 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
     (("--config.clustering.algorithms=('kmeans','dbscan')",), "unknown clustering algorithm"),
     (("--config.sources=('/no/such/run',)",), "has no config.json"),
     (("--config.data.name=fashion_mnist", "SOURCES"), "was trained on 'mnist'"),
+    (("--config.clustering.algorithms=('kmeans','dec')", "SOURCES"), "trains a plain autoencoder's encoder"),
+    (("--config.clustering.algorithms=('idec',)", "--config.clustering.idec.optimizer=rmsprop"),
+     "optimizer must be one of sgd, adam"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sources, overrides, message):
   overrides = [_sources_flag(sources) if o == "SOURCES" else o for o in overrides]

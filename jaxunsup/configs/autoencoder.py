@@ -95,7 +95,7 @@ def dec(c):
       --workdir=runs/dec_ae_mnist
   """
   c.model.update(hidden=(500, 500, 2000), latent_dim=10)
-  c.train.update(steps=50000, learning_rate=1e-3, loss="mse", eval_every=5000, checkpoint_every=2500)
+  c.train.update(steps=20000, learning_rate=1e-3, loss="mse", eval_every=5000, checkpoint_every=2500)
 
 
 def vae_iwae(c):

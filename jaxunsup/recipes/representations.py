@@ -204,7 +204,7 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
   labels = _clustered(train, test, cfg.split, "label")
   k = data_lib.num_classes(config.data.name)
   rows = []
-  for e in tqdm(encoded, desc="clustering"):
+  for e in tqdm([e for e in encoded if cfg.baselines or e.rep.kind not in ("raw", "pca")], desc="clustering"):
     z = np.concatenate([e.train, e.test]) if cfg.split == "all" else e.test
     for algorithm in cfg.algorithms:
       if algorithm == "kmeans":
