@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import math
 import os
+import shutil
 import time
 from typing import Any, Callable, Optional
 
@@ -237,9 +238,7 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
           "seconds": round(elapsed + time.perf_counter() - t0, 1), "changed": history[-1]}
 
 
-def remove_checkpoints(trial_dir: str) -> None:
-  """A finished trial's checkpoints are not needed once its result is written."""
-  import shutil  # pylint: disable=g-import-not-at-top
-  path = os.path.join(trial_dir, checkpoint.CHECKPOINT_DIR)
-  if files.is_primary() and os.path.isdir(path):
-    shutil.rmtree(path)
+def remove_trial_dir(trial_dir: str) -> None:
+  """A finished trial's folder (its checkpoints) is not needed once its result is written."""
+  if files.is_primary() and os.path.isdir(trial_dir):
+    shutil.rmtree(trial_dir)

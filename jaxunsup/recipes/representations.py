@@ -247,7 +247,7 @@ def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, lab
              **{name: out[name] for name in ("steps", "updates", "stopped", "changed", "seconds")}}
     files.save_npy(os.path.join(folder, f"seed{seed}_labels.npy"), out["labels"].astype(np.int16))
     files.write_json(path, trial)
-    dec.remove_checkpoints(os.path.join(folder, f"seed{seed}"))
+    dec.remove_trial_dir(os.path.join(folder, f"seed{seed}"))
     trials.append(trial)
   out = clustering.summarize(trials, cfg.seeds)
   start = np.array([t["kmeans_start"]["acc"] for t in trials])
