@@ -66,8 +66,10 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
   """`python SCRIPT ARGS` run in this process: the exit code, stdout and stderr a subprocess would
   give, without paying ~3 s of imports per call, and with the compiled steps of earlier tests.
 
-  The script defines its flags again on every call; they are removed afterwards. One test per
-  script still starts a real process (tests that need a fresh jax, or its environment, do too)."""
+  The script defines its flags again on every call; they are removed afterwards. Real processes
+  still run where they are the subject: the command line end to end and multi-process runs
+  (test_spmd.py), a fresh jax with other devices (test_benchmark.py, test_spmd.py), kills
+  (test_faults.py)."""
   # Flags defined once per process (absl's help flags on its first run, jaxunsup.cli's on import)
   # must exist before `before` is taken, or the first call would remove them.
   app.define_help_flags()
