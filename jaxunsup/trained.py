@@ -15,6 +15,7 @@ import numpy as np
 
 from jaxunsup import data as data_lib
 from jaxunsup.chunked import map_in_chunks
+from jaxunsup.configs import runs
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
@@ -184,7 +185,6 @@ def with_defaults(config: ml_collections.ConfigDict, objective: registry.Objecti
   """`config` with the fields its family's config has gained since the run was made, at their
   default values (a workdir trained before `model.beta` existed still opens). Image families only:
   a text run's config depends on its tokenizer."""
-  from jaxunsup.configs import runs  # pylint: disable=import-outside-toplevel  (runs imports recipes' configs)
   if objective.family not in runs.IMAGE_FAMILIES:
     return config
   merged = runs.run_config(objective.family, objective.name).to_dict()

@@ -48,7 +48,7 @@ def base() -> ml_collections.ConfigDict:
       # dec | idec (objectives/dec.py) train each plain autoencoder source's encoder with the
       # centres, one trial per seed: k-means (best of n_init) starts it, the target is sharpened
       # every update_interval steps, and it stops when under tol of the labels change between two
-      # updates, or after max_iter steps. DEC as DEC-keras (Xie et al. 2016's settings); IDEC with
+      # updates, or after max_iter steps (rounded up to whole updates). DEC as DEC-keras (Xie et al. 2016's settings); IDEC with
       # the reconstruction term weighted 1 against gamma for the KL, Adam as its paper uses on MNIST.
       "dec": _deep_clustering(optimizer="sgd", learning_rate=0.01, momentum=0.9, gamma=0.0),
       "idec": _deep_clustering(optimizer="adam", learning_rate=1e-3, momentum=0.0, gamma=0.1),
