@@ -31,7 +31,7 @@ import optax
 
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, compiled, files
+from jaxunsup.train import checkpoint, compiled, files, loop
 
 ALGORITHMS = ("dec", "idec")
 OPTIMIZERS = ("sgd", "adam")
@@ -168,7 +168,7 @@ def _order(data_key: jax.Array, first_epoch: int, epochs: int, n: int, steps_per
            batch: int) -> jnp.ndarray:
   """The example order of `epochs` epochs from `first_epoch`, each a function of (seed, epoch)."""
   used = steps_per_epoch * batch  # the last partial batch of an epoch is dropped
-  return jnp.concatenate([jax.random.permutation(jax.random.fold_in(data_key, e), n)[:used]
+  return jnp.concatenate([loop.epoch_permutation(data_key, e, n)[:used]
                           for e in range(first_epoch, first_epoch + epochs)])
 
 
@@ -204,14 +204,12 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
   total_updates = math.ceil(block.max_iter / block.update_interval)
   epochs_per_update = math.ceil(block.update_interval / steps_per_epoch) + 1
   stopped = "max_iter"
-  history = []
   while True:
     u = int(state.updates)
     log_q = map_in_chunks(lambda x: fns.assign(state.params, x), images_N, 5000)
     q = np.exp(log_q)
     labels = q.argmax(1).astype(np.int32)
     changed = float(np.mean(labels != np.asarray(state.labels_N)))
-    history.append(changed)
     if u > 0 and changed < block.tol:
       stopped = "tol"
       break
@@ -235,7 +233,7 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
   updates = int(state.updates)
   return {"labels": labels, "kmeans_labels": np.asarray(kmeans.labels_), "updates": updates,
           "steps": updates * block.update_interval, "stopped": stopped,
-          "seconds": round(elapsed + time.perf_counter() - t0, 1), "changed": history[-1]}
+          "seconds": round(elapsed + time.perf_counter() - t0, 1), "changed": changed}
 
 
 def remove_trial_dir(trial_dir: str) -> None:

@@ -91,19 +91,18 @@ def load_source(workdir: str, dataset: str) -> Representation:
   has_decoder = model.parts.decode is not None
   kind = ("vae" if model.parts.sample is not None else "autoencoder") if has_decoder else model.name
   return Representation(name, kind, dim, model.encode, model.reconstruct if has_decoder else None,
-                        on_sphere=model.parts.unit_features, networks=_plain_autoencoder(model),
+                        on_sphere=model.parts.unit_features, networks=_plain_autoencoder(model, dim),
                         compile_key=registry.compile_key(model.config))
 
 
-def _plain_autoencoder(model) -> Optional[dec.Networks]:
-  """The encoder and decoder of an autoencoder whose code is its encoder's output (not a VAE's
-  mean and variance, nor a VQ-VAE's quantised code): what DEC and IDEC start from."""
+def _plain_autoencoder(model, dim: int) -> Optional[dec.Networks]:
+  """The encoder and decoder of an autoencoder whose `dim`-d code is its encoder's output (not a
+  VAE's mean and variance, nor a VQ-VAE's quantised code): what DEC and IDEC start from."""
   state = model.state
   if not isinstance(state, AEState) or model.parts.sample is not None or model.parts.latent_kl is not None:
     return None
-  z = model.parts.encode(state, np.zeros((1, *model.spec.shape), np.float32))
   raw = state.encoder.apply_fn({"params": state.encoder.params}, np.zeros((1, *model.spec.shape), np.float32))
-  if np.shape(raw) != np.shape(z):
+  if np.shape(raw) != (1, dim):
     return None
   enc, dec_apply = state.encoder.apply_fn, state.decoder.apply_fn
   return dec.Networks(encode=lambda p, x: enc({"params": p}, x), decode=lambda p, z: dec_apply({"params": p}, z),
@@ -202,6 +201,7 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
   DEC and IDEC train the encoder of each plain autoencoder source, one trial per seed."""
   cfg = config.clustering
   labels = _clustered(train, test, cfg.split, "label")
+  images = _clustered(train, test, cfg.split, "image") if set(cfg.algorithms) & set(dec.ALGORITHMS) else None
   k = data_lib.num_classes(config.data.name)
   rows = []
   for e in tqdm([e for e in encoded if cfg.baselines or e.rep.kind not in ("raw", "pca")], desc="clustering"):
@@ -212,7 +212,6 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
       elif algorithm == "spectral":
         scores = clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors)
       elif e.rep.networks is not None:
-        images = _clustered(train, test, cfg.split, "image")
         scores = deep_clustering(e.rep, algorithm, images, labels, k, config,
                                  os.path.join(workdir, "clustering", f"{e.rep.name}_{algorithm}"))
       else:
