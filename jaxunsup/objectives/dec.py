@@ -164,6 +164,11 @@ def _compiled(key, nets: Networks, block) -> _Compiled:
   return compiled.once(("dec", key), make)
 
 
+def total_updates(block: ml_collections.ConfigDict) -> int:
+  """Target updates in a trial that runs to max_iter (rounded up to whole updates)."""
+  return math.ceil(block.max_iter / block.update_interval)
+
+
 def _order(data_key: jax.Array, first_epoch: int, epochs: int, n: int, steps_per_epoch: int,
            batch: int) -> jnp.ndarray:
   """The example order of `epochs` epochs from `first_epoch`, each a function of (seed, epoch)."""
@@ -201,7 +206,7 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
   if restored is not None:
     state, elapsed = restored["state"], float(restored["train_seconds"])
   data_key = jax.random.fold_in(root, 1)
-  total_updates = math.ceil(block.max_iter / block.update_interval)
+  last_update = total_updates(block)
   epochs_per_update = math.ceil(block.update_interval / steps_per_epoch) + 1
   stopped = "max_iter"
   while True:
@@ -213,7 +218,7 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
     if u > 0 and changed < block.tol:
       stopped = "tol"
       break
-    if u >= total_updates:
+    if u >= last_update:
       break
     first_step = u * block.update_interval
     first_epoch = first_step // steps_per_epoch

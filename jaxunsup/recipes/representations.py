@@ -10,7 +10,6 @@
 
 import dataclasses
 import json
-import math
 import os
 import time
 from typing import Callable, Optional
@@ -234,7 +233,7 @@ def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, lab
       with open(path) as f:
         trials.append(json.load(f))
       continue
-    bar = tqdm(total=math.ceil(block.max_iter / block.update_interval), desc=f"{algorithm} {rep.name} seed {seed}",
+    bar = tqdm(total=dec.total_updates(block), desc=f"{algorithm} {rep.name} seed {seed}",
                unit="update", mininterval=2.0, dynamic_ncols=True)
     try:
       out = dec.fit(algorithm, block, key, rep.networks, images, k, seed, os.path.join(folder, f"seed{seed}"),
