@@ -78,6 +78,10 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
 @pytest.mark.parametrize("overrides,message", [
     (("--config.anomaly.methods=('pca','isolation_forest')",), "unknown anomaly method"),
     (("--config.clustering.algorithms=('kmeans','dbscan')",), "unknown clustering algorithm"),
+    (("--config.anomaly.methods=('deep_svdd',)", "--config.anomaly.deep_svdd.rep_dim=24"),
+     "rep_dim a multiple of 16"),
+    (("--config.anomaly.methods=('deep_svdd',)", "--config.anomaly.deep_svdd.batch_size=5000"),
+     "batch_size 5000 is larger than the"),
     (("--config.sources=('/no/such/run',)",), "has no config.json"),
     (("--config.data.name=fashion_mnist", "SOURCES"), "was trained on 'mnist'"),
     (("--config.clustering.algorithms=('kmeans','dec')", "SOURCES"), "trains a plain autoencoder's encoder"),

@@ -3,9 +3,11 @@
 `run(config, workdir)` is what experiments/representations.py runs on a set of trained workdirs
 (`config.sources`), with raw pixels and PCA as baselines. Layout of a workdir:
   anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
+  anomaly/deep_svdd_cCLASS/  Deep SVDD: seedN.json and seedN_scores.npy per finished trial, seedN/
+                          the checkpoints of an unfinished one
   clustering/SOURCE_ALGORITHM/  DEC and IDEC: seedN.json and seedN_labels.npy per finished trial,
                           seedN/ the checkpoints of an unfinished one; clusters.png
-  summary.json, representations.md, maps.png, anomaly.png
+  summary.json, representations.md, maps.png, anomaly.png, deep_svdd_extremes.png
 """
 
 import dataclasses
@@ -31,13 +33,13 @@ from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
-from jaxunsup.objectives import dec, registry
+from jaxunsup.objectives import dec, deep_svdd, registry
 from jaxunsup.train import loop
 from jaxunsup.train import files, workdir as workdir_lib
 from jaxunsup.train.state import AEState
 
 SUMMARY_FILE = "summary.json"
-ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn")
+ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd")
 CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS)
 
 
@@ -133,6 +135,8 @@ def check(config: ml_collections.ConfigDict) -> None:
   bad = [c for c in config.anomaly.classes if not 0 <= c < classes]
   if bad:
     raise UsageError(f"anomaly class {bad[0]} is not a class of {config.data.name} (0..{classes - 1})")
+  if "deep_svdd" in config.anomaly.methods:
+    deep_svdd.check(config.anomaly.deep_svdd, data_lib.input_spec(config.data.name).shape)
 
 
 def check_deep_clustering(config, sources, examples: int) -> None:
@@ -334,21 +338,59 @@ def _one_class_scores(config, model: str, normal: dict, test: dict, workdir: str
   return parts.anomaly_score(state, x_test, jax.random.key(config.seed), config.anomaly.elbo_samples)
 
 
+def _normal_count(train: dict, name: str) -> int:
+  # Every normal class trains on as many images as the smallest class has, so the one-class
+  # models share one compiled train step.
+  return int(np.bincount(train["label"], minlength=data_lib.num_classes(name)).min())
+
+
+def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
+  """The test scores of one Deep SVDD trial: read back when finished, else trained (or resumed)."""
+  done = os.path.join(folder, f"seed{seed}.json")
+  scores_file = os.path.join(folder, f"seed{seed}_scores.npy")
+  if os.path.exists(done):
+    return np.load(scores_file)
+  block = config.anomaly.deep_svdd
+  trial_dir = os.path.join(folder, f"seed{seed}")
+  with tqdm(total=block.ae_epochs + block.epochs, desc=f"Deep SVDD class {int(normal['label'][0])} seed {seed}",
+            leave=False) as bar:
+    result = deep_svdd.fit(block, normal["image"], test["image"], seed, trial_dir,
+                           progress=lambda epoch: bar.update(epoch - bar.n))
+  scores = result.pop("scores")
+  files.save_npy(scores_file, scores)
+  files.write_json(done, result)  # last: its presence means the scores are complete
+  deep_svdd.remove_trial_dir(trial_dir)
+  return scores
+
+
+def _save_extremes(path: str, test: dict, extremes: dict, class_names, per_side: int = 8) -> None:
+  """Per normal class, its test images Deep SVDD (first seed) scores most normal (left) and most
+  anomalous (right), as the paper's Figure 3."""
+  rows = []
+  for c, scores in extremes.items():
+    own = np.flatnonzero(test["label"] == c)
+    ranked = own[np.argsort(scores[own], kind="stable")]
+    rows.append(np.concatenate([ranked[:per_side], ranked[-per_side:]]))
+  images = test["image"][np.concatenate(rows)].astype(np.float32) / 255.0
+  viz.save_grid(path, images, "Deep SVDD: most normal (left) and most anomalous (right) test images of each "
+                f"normal class ({', '.join(class_names[c] for c in extremes)})", ncol=2 * per_side)
+
+
 def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dict:
-  """AUROC of every method for each normal class: {method: {"per_class": [...], "mean": m}}."""
+  """AUROC of every method for each normal class: {method: {"per_class": [...], "mean": m}};
+  methods with several seeds (Deep SVDD) also hold "per_seed" ([class][seed]), "per_class_std" and
+  "mean_std" (the std over seeds of the mean over classes)."""
   num_classes = data_lib.num_classes(config.data.name)
   classes = list(config.anomaly.classes) or list(range(num_classes))
   methods = config.anomaly.methods
-  # Every normal class trains on as many images as the smallest class has, so the one-class
-  # models share one compiled train step.
-  per_class = int(np.bincount(train["label"], minlength=num_classes).min())
+  per_class = _normal_count(train, config.data.name)
   flat_test = _flat(test["image"])
-  out = {}
+  out, extremes = {}, {}
   for c in tqdm(classes, desc="one-class protocol"):
     rows = np.flatnonzero(train["label"] == c)[:per_class]
     normal = {k: v[rows] for k, v in train.items()}
     is_anomaly = test["label"] != c
-    scores = {}
+    scores, seeded = {}, {}
     if "pca" in methods:
       fitted = pca_lib.fit(_flat(normal["image"]), config.anomaly.pca_dim)
       scores[f"pca {config.anomaly.pca_dim} recon"] = np.mean(
@@ -369,11 +411,26 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
       for e in encoded:
         scores[f"knn {config.anomaly.knn_k}: {e.rep.name}"] = anomaly_lib.knn_distance(
             e.train[rows], e.test, config.anomaly.knn_k)
+    if "deep_svdd" in methods:
+      folder = os.path.join(workdir, "anomaly", f"deep_svdd_c{c}")
+      per_seed = [_deep_svdd_scores(config, normal, test, seed, folder) for seed in config.anomaly.deep_svdd.seeds]
+      extremes[c] = per_seed[0]
+      seeded["Deep SVDD"] = [anomaly_lib.auroc(s, is_anomaly) for s in per_seed]
     for name, s in scores.items():
       out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
+    for name, aurocs in seeded.items():
+      out.setdefault(name, {"per_class": [], "per_seed": [], "seeds": list(config.anomaly.deep_svdd.seeds)}
+                     )["per_seed"].append(aurocs)
   for row in out.values():
     row["classes"] = classes
+    if "per_seed" in row:
+      per_seed = np.asarray(row["per_seed"])  # (classes, seeds)
+      row.update(per_class=per_seed.mean(1).tolist(), per_class_std=per_seed.std(1).tolist(),
+                 mean_std=float(per_seed.mean(0).std()))
     row["mean"] = float(np.mean(row["per_class"]))
+  if extremes:
+    _save_extremes(os.path.join(workdir, "deep_svdd_extremes.png"), test, extremes,
+                   data_lib.spec(config.data.name).class_names)
   return out
 
 
@@ -403,8 +460,15 @@ def markdown(summary: dict) -> str:
     lines += ["", "One-class anomaly detection, AUROC (normal class in the columns; the whole test "
               "split scored):", "", "| method | " + " | ".join(str(k) for k in classes) + " | mean |",
               "|---" * (len(classes) + 2) + "|"]
-    lines += [f"| {m} | " + " | ".join(f"{v:.3f}" for v in row["per_class"]) + f" | {row['mean']:.4f} |"
-              for m, row in a.items()]
+    for m, row in a.items():
+      stds = row.get("per_class_std")
+      cells = [f"{v:.3f}" + (f" ± {stds[i]:.3f}" if stds else "") for i, v in enumerate(row["per_class"])]
+      mean = f"{row['mean']:.4f}" + (f" ± {row['mean_std']:.4f}" if stds else "")
+      lines.append(f"| {m} | " + " | ".join(cells) + f" | {mean} |")
+    for m, row in a.items():
+      if "seeds" in row:
+        lines += ["", f"{m}: mean ± std over seeds {row['seeds']} (of each class's AUROC, and of the mean over "
+                  "classes)."]
   return "\n".join(lines) + "\n"
 
 
@@ -420,6 +484,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, test = _first(train, config.train_examples), _first(test, config.test_examples)
   sources = [load_source(path, name) for path in config.sources]  # refuses bad sources first
   check_deep_clustering(config, sources, len(_clustered(train, test, config.clustering.split, "label")))
+  if "deep_svdd" in config.anomaly.methods:
+    deep_svdd.check_size(config.anomaly.deep_svdd, _normal_count(train, name))
   with files.workdir_lock(workdir):
     workdir_lib.start(config, workdir)
     return _study(config, workdir, train, test, sources)
