@@ -69,23 +69,27 @@ def _images(n, seed=0):
 
 
 def test_a_killed_trial_resumes_to_the_same_scores(tmp_path):
-  # 1 pretraining and 2 one-class epochs; killed right after the switch's checkpoint (epoch 1),
-  # so the resumed trial must also compute the same centre again.
-  block = _block(ae_epochs=1, epochs=2, checkpoint_epochs=1)
+  # 2 pretraining and 2 one-class epochs, a checkpoint after each. Killed during pretraining
+  # (last checkpoint: epoch 1), right after the switch's checkpoint (epoch 2: the resumed trial
+  # computes the centre again) and in the one-class phase (epoch 3: the centre is restored).
+  block = _block(ae_epochs=2, epochs=2, checkpoint_epochs=1)
   normal, test = _images(64), _images(20, seed=1)
   whole = deep_svdd.fit(block, normal, test, 0, str(tmp_path / "whole"))
   assert whole["scores"].shape == (20,) and np.all(np.isfinite(whole["scores"]))
   assert np.isfinite(whole["ae_loss"]) and np.isfinite(whole["svdd_loss"])
+  for last_checkpoint in (1, 2, 3):
 
-  def kill(epoch):
-    if epoch == 2:
-      raise Killed
+    def kill(epoch):
+      if epoch == last_checkpoint + 1:
+        raise Killed
 
-  with pytest.raises(Killed):
-    deep_svdd.fit(block, normal, test, 0, str(tmp_path / "killed"), progress=kill)
-  assert checkpoint.manager(str(tmp_path / "killed")).latest_step() == 1
-  resumed = deep_svdd.fit(block, normal, test, 0, str(tmp_path / "killed"))
-  np.testing.assert_array_equal(resumed["scores"], whole["scores"])
+    trial = str(tmp_path / f"killed{last_checkpoint}")
+    with pytest.raises(Killed):
+      deep_svdd.fit(block, normal, test, 0, trial, progress=kill)
+    assert checkpoint.manager(trial).latest_step() == last_checkpoint
+    resumed = deep_svdd.fit(block, normal, test, 0, trial)
+    np.testing.assert_array_equal(resumed["scores"], whole["scores"])
+    assert (resumed["ae_loss"], resumed["svdd_loss"]) == (whole["ae_loss"], whole["svdd_loss"])
   other = deep_svdd.fit(block, normal, test, 1, str(tmp_path / "other"))
   assert not np.array_equal(other["scores"], whole["scores"])
 
@@ -102,7 +106,7 @@ def test_bad_settings_are_refused(fields, shape, message):
     deep_svdd.check_size(_block(), 20)
 
 
-def test_study_scores_each_class_and_reads_trials_back(tmp_path):
+def test_study_scores_each_class_and_reads_trials_back(tmp_path, monkeypatch):
   c = study_configs.get_config("smoke")
   c.clustering.update(algorithms=("kmeans",), seeds=(0,))
   c.anomaly.update(classes=(1,), methods=("deep_svdd",))
@@ -112,7 +116,8 @@ def test_study_scores_each_class_and_reads_trials_back(tmp_path):
   row = summary["anomaly"]["Deep SVDD"]
   assert row["classes"] == [1] and row["seeds"] == [0, 1] and np.shape(row["per_seed"]) == (1, 2)
   assert row["per_class"] == pytest.approx(np.mean(row["per_seed"], axis=1).tolist())
-  assert 0.5 < row["mean"] <= 1.0  # even two epochs put the normal class nearer its centre
+  assert 0.5 < row["mean"] <= 1.0  # even three epochs put the normal class nearer its centre
+  assert row["per_class_std"][0] == pytest.approx(np.std(row["per_seed"][0], ddof=1))
   folder = tmp_path / "anomaly" / "deep_svdd_c1"
   assert not os.path.exists(folder / "seed0")  # its checkpoints, removed once it finished
   with open(folder / "seed1.json") as f:
@@ -122,5 +127,10 @@ def test_study_scores_each_class_and_reads_trials_back(tmp_path):
   assert anomaly.auroc(scores, test["label"][:len(scores)] != 1) == row["per_seed"][0][1]
   assert os.path.getsize(tmp_path / "deep_svdd_extremes.png") > 0
   assert "± " in (tmp_path / "representations.md").read_text()
-  again = representations.run(c, str(tmp_path))  # trials read back, not rerun
+  monkeypatch.setattr(deep_svdd, "fit", _no_training)  # trials are read back, not run again
+  again = representations.run(c, str(tmp_path))
   assert again["anomaly"] == summary["anomaly"]
+
+
+def _no_training(*args, **kwargs):
+  raise AssertionError("a finished trial was trained again")

@@ -6,6 +6,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -14,6 +15,7 @@ from jaxunsup.recipes import autoencoder
 from jaxunsup.configs.autoencoder import get_config
 from jaxunsup.errors import UsageError
 from jaxunsup.train import files, loop
+from jaxunsup.train import workdir as workdir_lib
 from jaxunsup.train.metrics_writer import read_metrics
 
 
@@ -119,6 +121,22 @@ def test_workdir_of_another_config_is_refused_untouched(tmp_path):
   with pytest.raises(UsageError, match="different config.*model.latent_dim"):
     loop.train(config, str(tmp_path), task, images)
   assert before == {p: (tmp_path / p).read_bytes() for p in before}
+
+
+def test_a_study_older_than_a_field_resumes_at_its_default(tmp_path):
+  defaults = ml_collections.ConfigDict({"a": 1, "block": {"x": 2, "y": (1, 2)}})
+  saved = tmp_path / "config.json"
+  saved.write_text(json.dumps({"a": 1}))  # written by code that had no `block` yet
+  workdir_lib.start(ml_collections.ConfigDict(defaults.to_dict()), str(tmp_path), defaults=defaults)
+  assert json.loads(saved.read_text()) == {"a": 1, "block": {"x": 2, "y": [1, 2]}}  # completed
+  for changed, field in (({"a": 5}, "a: 1 in workdir, 5 now"), ({"block": {"x": 3, "y": (1, 2)}}, "block")):
+    saved.write_text(json.dumps({"a": 1}))
+    config = ml_collections.ConfigDict({**defaults.to_dict(), **changed})
+    with pytest.raises(UsageError, match="different config.*" + field):
+      workdir_lib.start(config, str(tmp_path), defaults=defaults)
+    assert json.loads(saved.read_text()) == {"a": 1}  # untouched
+  with pytest.raises(UsageError, match="different config"):  # without defaults, as strict as before
+    workdir_lib.start(ml_collections.ConfigDict(defaults.to_dict()), str(tmp_path))
 
 
 def test_corrupt_checkpoint_is_a_usage_error(tmp_path):

@@ -157,7 +157,7 @@ class _Compiled:
   init: Callable         # rng -> SVDDState
   ae_epoch: Callable     # (state, x_N, order) -> state one epoch on, its mean loss in `losses`
   svdd_epoch: Callable
-  encode: Callable       # (state, x chunk) -> codes, running statistics
+  encode: Callable       # (state, x chunk) -> codes, batch norm from its running statistics
   centre: Callable       # (state, codes) -> state with the centre set
 
 
@@ -166,7 +166,8 @@ def _compiled(block: ml_collections.ConfigDict, n: int, image_shape) -> _Compile
   seeds of a study share them."""
 
   def make():
-    steps = n // block.batch_size  # the last partial batch of an epoch is dropped
+    batch, eps, dim = block.batch_size, block.eps, block.rep_dim  # read now: the closures must not see a later block
+    steps = n // batch  # the last partial batch of an epoch is dropped
     nets = _Nets(LeNetEncoder(tuple(block.features), block.rep_dim),
                  LeNetDecoder(tuple(block.features), block.rep_dim, image_shape[-1]),
                  _adam(block.learning_rate, block.ae_weight_decay, block.ae_milestone * steps),
@@ -176,12 +177,12 @@ def _compiled(block: ml_collections.ConfigDict, n: int, image_shape) -> _Compile
       k_enc, k_dec = jax.random.split(rng)
       x = jnp.zeros((1, *image_shape), jnp.float32)
       enc = nets.encoder.init(k_enc, x, False)
-      dec = nets.decoder.init(k_dec, jnp.zeros((1, block.rep_dim)), False)
+      dec = nets.decoder.init(k_dec, jnp.zeros((1, dim)), False)
       params = {"encoder": enc["params"], "decoder": dec["params"]}
       return SVDDState(params=params, batch_stats={"encoder": enc["batch_stats"], "decoder": dec["batch_stats"]},
                        ae_opt={k: nets.ae_tx.init(v) for k, v in params.items()},
                        svdd_opt=nets.svdd_tx.init(params["encoder"]),
-                       centre=jnp.zeros((block.rep_dim,), jnp.float32), epoch=jnp.asarray(0, jnp.int32),
+                       centre=jnp.zeros((dim,), jnp.float32), epoch=jnp.asarray(0, jnp.int32),
                        losses=jnp.full((2,), jnp.nan, jnp.float32))
 
     def epoch_of(step, slot: int):
@@ -189,7 +190,7 @@ def _compiled(block: ml_collections.ConfigDict, n: int, image_shape) -> _Compile
       def run(state, x_N, order_N):
         def body(t, carry):
           s, total = carry
-          s, loss = step(s, x_N[jax.lax.dynamic_slice(order_N, (t * block.batch_size,), (block.batch_size,))])
+          s, loss = step(s, x_N[jax.lax.dynamic_slice(order_N, (t * batch,), (batch,))])
           return s, total + loss
         state, total = jax.lax.fori_loop(0, steps, body, (state, jnp.zeros((), jnp.float32)))
         return state.replace(epoch=state.epoch + 1, losses=state.losses.at[slot].set(total / steps))
@@ -201,7 +202,7 @@ def _compiled(block: ml_collections.ConfigDict, n: int, image_shape) -> _Compile
 
     @jax.jit
     def centre(state, codes_NxD):
-      return state.replace(centre=initial_centre(codes_NxD, block.eps))
+      return state.replace(centre=initial_centre(codes_NxD, eps))
 
     return _Compiled(jax.jit(init), epoch_of(functools.partial(ae_train_step, nets=nets), 0),
                      epoch_of(functools.partial(svdd_train_step, nets=nets), 1), encode, centre)

@@ -56,7 +56,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, test = data_lib.load_splits(config.data)
   subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels before anything is written
   with files.workdir_lock(workdir):
-    workdir_lib.start(config, workdir)
+    workdir_lib.start(config, workdir, defaults=pf_configs.base())
     t0 = time.perf_counter()
     spec = data_lib.input_spec(config.data.name)
     eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0

@@ -357,6 +357,7 @@ def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) 
     result = deep_svdd.fit(block, normal["image"], test["image"], seed, trial_dir,
                            progress=lambda epoch: bar.update(epoch - bar.n))
   scores = result.pop("scores")
+  result = {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in result.items()}  # strict JSON
   files.save_npy(scores_file, scores)
   files.write_json(done, result)  # last: its presence means the scores are complete
   deep_svdd.remove_trial_dir(trial_dir)
@@ -370,8 +371,11 @@ def _save_extremes(path: str, test: dict, extremes: dict, class_names, per_side:
   for c, scores in extremes.items():
     own = np.flatnonzero(test["label"] == c)
     ranked = own[np.argsort(scores[own], kind="stable")]
-    rows.append(np.concatenate([ranked[:per_side], ranked[-per_side:]]))
-  images = test["image"][np.concatenate(rows)].astype(np.float32) / 255.0
+    side = min(per_side, len(ranked) // 2)  # a small test class: fewer, and blanks between
+    row = test["image"][np.concatenate([ranked[:side], ranked[len(ranked) - side:]])].astype(np.float32) / 255.0
+    blank = np.zeros((per_side - side, *row.shape[1:]), np.float32)
+    rows.append(np.concatenate([row[:side], blank, blank, row[side:]]))
+  images = np.concatenate(rows)
   viz.save_grid(path, images, "Deep SVDD: most normal (left) and most anomalous (right) test images of each "
                 f"normal class ({', '.join(class_names[c] for c in extremes)})", ncol=2 * per_side)
 
@@ -425,8 +429,9 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
     row["classes"] = classes
     if "per_seed" in row:
       per_seed = np.asarray(row["per_seed"])  # (classes, seeds)
-      row.update(per_class=per_seed.mean(1).tolist(), per_class_std=per_seed.std(1).tolist(),
-                 mean_std=float(per_seed.mean(0).std()))
+      ddof = 1 if per_seed.shape[1] > 1 else 0  # the sample std, as the clustering rows
+      row.update(per_class=per_seed.mean(1).tolist(), per_class_std=per_seed.std(1, ddof=ddof).tolist(),
+                 mean_std=float(per_seed.mean(0).std(ddof=ddof)))
     row["mean"] = float(np.mean(row["per_class"]))
   if extremes:
     _save_extremes(os.path.join(workdir, "deep_svdd_extremes.png"), test, extremes,
@@ -487,7 +492,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   if "deep_svdd" in config.anomaly.methods:
     deep_svdd.check_size(config.anomaly.deep_svdd, _normal_count(train, name))
   with files.workdir_lock(workdir):
-    workdir_lib.start(config, workdir)
+    workdir_lib.start(config, workdir, defaults=study_configs.base())
     return _study(config, workdir, train, test, sources)
 
 

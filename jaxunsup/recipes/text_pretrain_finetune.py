@@ -124,7 +124,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   test, test_stats = _encode(tok, raw["test"])
   subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels early
   with files.workdir_lock(workdir):
-    workdir_lib.start(config, workdir)
+    workdir_lib.start(config, workdir, defaults=text_configs.base())
     tok.save(workdir)
 
     # Pretraining reads every training text without its label, and the unlabelled split if any.

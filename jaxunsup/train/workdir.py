@@ -2,7 +2,7 @@
 
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
 import ml_collections
 
@@ -17,17 +17,28 @@ def config_to_json(config: ml_collections.ConfigDict) -> dict:
   return json.loads(config.to_json(sort_keys=True))
 
 
-def _differences(a: Any, b: Any, prefix: str = "") -> list:
+_MISSING = "<missing>"
+
+
+def _differences(a: Any, b: Any, prefix: str = "", defaults: Any = _MISSING) -> list:
+  """Where config `a` and the saved config `b` differ. A field `b` lacks (the run predates it) is
+  no difference while `a` holds its default: the run was made with the behaviour it stands for."""
+  if b == _MISSING and defaults != _MISSING and a == defaults:
+    return []
   if isinstance(a, dict) and isinstance(b, dict):
     out = []
     for key in sorted(set(a) | set(b)):
-      out += _differences(a.get(key, "<missing>"), b.get(key, "<missing>"), f"{prefix}{key}.")
+      default = defaults.get(key, _MISSING) if isinstance(defaults, dict) else _MISSING
+      out += _differences(a.get(key, _MISSING), b.get(key, _MISSING), f"{prefix}{key}.", default)
     return out
   return [] if a == b else [f"{prefix[:-1]}: {b!r} in workdir, {a!r} now"]
 
 
-def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint: bool) -> bool:
-  """Raises UsageError if `workdir` holds a run of another config; True if config.json exists."""
+def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint: bool,
+                 defaults: Optional[ml_collections.ConfigDict] = None) -> bool:
+  """Raises UsageError if `workdir` holds a run of another config; True if config.json exists.
+  With `defaults` (the family's base config), fields added to the family after the run was
+  started are accepted at their default values."""
   path = os.path.join(workdir, CONFIG_FILE)
   if not os.path.exists(path):
     if has_checkpoint:
@@ -38,7 +49,8 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
       saved = json.load(f)
   except (OSError, ValueError) as e:
     raise UsageError(f"cannot read {path} ({e}); use a new --workdir") from None
-  diffs = _differences(config_to_json(config), saved)
+  diffs = _differences(config_to_json(config), saved, "",
+                       config_to_json(defaults) if defaults is not None else _MISSING)
   if diffs:
     shown = "; ".join(diffs[:3]) + (" ..." if len(diffs) > 3 else "")
     raise UsageError(f"{workdir} holds a run of a different config ({shown}); "
@@ -46,8 +58,10 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
   return True
 
 
-def start(config: ml_collections.ConfigDict, workdir: str) -> None:
-  """For a run of several phases (a sweep, a study): checks `workdir` against `config` and writes
-  its config.json. Call it holding `files.workdir_lock(workdir)`."""
-  if not check_config(config, workdir, has_checkpoint=False):
-    files.write_json(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
+def start(config: ml_collections.ConfigDict, workdir: str,
+          defaults: Optional[ml_collections.ConfigDict] = None) -> None:
+  """For a run of several phases (a sweep, a study): checks `workdir` against `config` (fields
+  newer than the run accepted at their `defaults`) and writes its config.json, complete. Call it
+  holding `files.workdir_lock(workdir)`."""
+  check_config(config, workdir, has_checkpoint=False, defaults=defaults)
+  files.write_json(os.path.join(workdir, CONFIG_FILE), config_to_json(config))
