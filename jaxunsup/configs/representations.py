@@ -143,7 +143,7 @@ ZERO_ALLOWED = ("anomaly.deep_svdd.ae_epochs", "anomaly.deep_svdd.ae_weight_deca
 
 def deep_svdd(c):
   """Deep SVDD on MNIST, every class as the normal one, 3 seeds each, under a CPU budget: the
-  paper's protocol (350 + 250 epochs at learning rate 1e-4) takes about 75 minutes per trial on 2
+  paper's protocol (350 + 250 epochs at learning rate 1e-4) takes about an hour per trial on 2
   CPU cores, so 10 + 15 epochs at 1e-3 (cut by 10 for the last 2 and 3):
   python experiments/representations.py --config=experiments/configs/representations.py:deep_svdd \
       --workdir=runs/deep_svdd_mnist
