@@ -17,8 +17,6 @@ kill, it ends where an uninterrupted one does.
 import dataclasses
 import functools
 import math
-import os
-import shutil
 import time
 from typing import Any, Callable, Optional
 
@@ -31,7 +29,7 @@ import optax
 
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, compiled, files, loop
+from jaxunsup.train import checkpoint, compiled, loop
 
 ALGORITHMS = ("dec", "idec")
 OPTIMIZERS = ("sgd", "adam")
@@ -200,11 +198,7 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
   state = DECState(params=params, opt_state=fns.tx.init(params),
                    labels_N=jnp.asarray(kmeans.labels_, jnp.int32), updates=jnp.asarray(0, jnp.int32))
   root = jax.random.key(seed)
-  mngr = checkpoint.manager(trial_dir, max_to_keep=1)
-  restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, root, 0, 0.0))
-  elapsed = 0.0
-  if restored is not None:
-    state, elapsed = restored["state"], float(restored["train_seconds"])
+  mngr, state, elapsed = checkpoint.open_trial(trial_dir, state, root)
   data_key = jax.random.fold_in(root, 1)
   last_update = total_updates(block)
   epochs_per_update = math.ceil(block.update_interval / steps_per_epoch) + 1
@@ -240,8 +234,3 @@ def fit(name: str, block: ml_collections.ConfigDict, key, nets: Networks, images
           "steps": updates * block.update_interval, "stopped": stopped,
           "seconds": round(elapsed + time.perf_counter() - t0, 1), "changed": changed}
 
-
-def remove_trial_dir(trial_dir: str) -> None:
-  """A finished trial's folder (its checkpoints) is not needed once its result is written."""
-  if files.is_primary() and os.path.isdir(trial_dir):
-    shutil.rmtree(trial_dir)

@@ -16,8 +16,6 @@ ends with the scores of an uninterrupted one.
 import dataclasses
 import functools
 import json
-import os
-import shutil
 import time
 from typing import Any, Callable, Optional
 
@@ -31,7 +29,7 @@ import optax
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.models.lenet import LeNetDecoder, LeNetEncoder
-from jaxunsup.train import checkpoint, compiled, files, loop
+from jaxunsup.train import checkpoint, compiled, loop
 
 IMAGE_SHAPE = (28, 28)  # the decoder mirrors the 28 -> 14 -> 7 encoder
 
@@ -227,11 +225,7 @@ def fit(block: ml_collections.ConfigDict, normal_N: np.ndarray, test_M: np.ndarr
   x_N = jnp.asarray(normal)
   root = jax.random.key(seed)
   state = fns.init(jax.random.fold_in(root, 0))
-  mngr = checkpoint.manager(trial_dir, max_to_keep=1)
-  restored = checkpoint.restore_latest(mngr, checkpoint.pack(state, root, 0, 0.0))
-  elapsed = 0.0
-  if restored is not None:
-    state, elapsed = restored["state"], float(restored["train_seconds"])
+  mngr, state, elapsed = checkpoint.open_trial(trial_dir, state, root)
   data_key = jax.random.fold_in(root, 1)
   total = block.ae_epochs + block.epochs
   codes = lambda s, x: map_in_chunks(lambda chunk: fns.encode(s, chunk), x, 2000)
@@ -252,8 +246,3 @@ def fit(block: ml_collections.ConfigDict, normal_N: np.ndarray, test_M: np.ndarr
   return {"scores": scores, "ae_loss": ae_loss, "svdd_loss": svdd_loss,
           "seconds": round(elapsed + time.perf_counter() - t0, 1)}
 
-
-def remove_trial_dir(trial_dir: str) -> None:
-  """A finished trial's checkpoints are not needed once its scores are written."""
-  if files.is_primary() and os.path.isdir(trial_dir):
-    shutil.rmtree(trial_dir)

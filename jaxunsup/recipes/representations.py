@@ -34,7 +34,7 @@ from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
 from jaxunsup.objectives import dec, deep_svdd, registry
-from jaxunsup.train import loop
+from jaxunsup.train import checkpoint, loop
 from jaxunsup.train import files, workdir as workdir_lib
 from jaxunsup.train.state import AEState
 
@@ -249,7 +249,7 @@ def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, lab
              **{name: out[name] for name in ("steps", "updates", "stopped", "changed", "seconds")}}
     files.save_npy(os.path.join(folder, f"seed{seed}_labels.npy"), out["labels"].astype(np.int16))
     files.write_json(path, trial)
-    dec.remove_trial_dir(os.path.join(folder, f"seed{seed}"))
+    checkpoint.remove_trial(os.path.join(folder, f"seed{seed}"))
     trials.append(trial)
   out = clustering.summarize(trials, cfg.seeds)
   start = np.array([t["kmeans_start"]["acc"] for t in trials])
@@ -360,7 +360,7 @@ def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) 
   result = {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in result.items()}  # strict JSON
   files.save_npy(scores_file, scores)
   files.write_json(done, result)  # last: its presence means the scores are complete
-  deep_svdd.remove_trial_dir(trial_dir)
+  checkpoint.remove_trial(trial_dir)
   return scores
 
 

@@ -118,3 +118,19 @@ def restore_latest(mngr: ocp.CheckpointManager, template: dict) -> Optional[dict
       raise UsageError(f"checkpoint {step} in {mngr.directory} does not match this config; "
                        "use a new --workdir")
   return restored
+
+
+def open_trial(trial_dir: str, state: Any, rng: jax.Array) -> tuple:
+  """For a resumable trial outside the loop (DEC, Deep SVDD): its manager (one checkpoint kept),
+  and the state and train seconds of its latest checkpoint, or `state` and 0 for a fresh one."""
+  mngr = manager(trial_dir, max_to_keep=1)
+  restored = restore_latest(mngr, pack(state, rng, 0, 0.0))
+  if restored is None:
+    return mngr, state, 0.0
+  return mngr, restored["state"], float(restored["train_seconds"])
+
+
+def remove_trial(trial_dir: str) -> None:
+  """A finished trial's checkpoints are not needed once its result is written."""
+  if files.is_primary() and os.path.isdir(trial_dir):
+    shutil.rmtree(trial_dir)
