@@ -75,7 +75,7 @@ def base() -> ml_collections.ConfigDict:
       # deep_svdd (objectives/deep_svdd.py): Ruff et al. 2018's protocol for 28x28 images, one
       # trial per seed and class: the bias-free LeNet autoencoder pretrained ae_epochs, then the
       # encoder trained `epochs` on the one-class objective; Adam, learning rate cut by 10 at each
-      # phase's milestone epoch, L2 weight decay as the paper's code. Hours per trial on a CPU:
+      # phase's milestone epoch, L2 weight decay as the paper's code. About an hour per trial on a CPU:
       # the deep_svdd variant is the CPU budget.
       "deep_svdd": {"features": (8, 4), "rep_dim": 32, "batch_size": 200, "learning_rate": 1e-4,
                     "ae_epochs": 350, "ae_milestone": 250, "ae_weight_decay": 5e-4,
