@@ -232,25 +232,16 @@ def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, lab
   key = (algorithm, rep.compile_key, json.dumps(block.to_dict(), sort_keys=True))
   trials = []
   for seed in cfg.seeds:
-    path = os.path.join(folder, f"seed{seed}.json")
-    if os.path.exists(path):
-      with open(path) as f:
-        trials.append(json.load(f))
-      continue
-    bar = tqdm(total=dec.total_updates(block), desc=f"{algorithm} {rep.name} seed {seed}",
-               unit="update", mininterval=2.0, dynamic_ncols=True)
-    try:
-      out = dec.fit(algorithm, block, key, rep.networks, images, k, seed, os.path.join(folder, f"seed{seed}"),
-                    progress=lambda u: bar.update(u - bar.n))
-    finally:
-      bar.close()
-    trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
-             "kmeans_start": clustering.scores(labels, out["kmeans_labels"]),
-             **{name: out[name] for name in ("steps", "updates", "stopped", "changed", "seconds")}}
-    files.save_npy(os.path.join(folder, f"seed{seed}_labels.npy"), out["labels"].astype(np.int16))
-    files.write_json(path, trial)
-    checkpoint.remove_trial(os.path.join(folder, f"seed{seed}"))
-    trials.append(trial)
+
+    def train(trial_dir, progress, seed=seed):
+      out = dec.fit(algorithm, block, key, rep.networks, images, k, seed, trial_dir, progress=progress)
+      trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
+               "kmeans_start": clustering.scores(labels, out["kmeans_labels"]),
+               **{name: out[name] for name in ("steps", "updates", "stopped", "changed", "seconds")}}
+      return trial, out["labels"].astype(np.int16)
+
+    trials.append(_trial(folder, seed, "labels", dec.total_updates(block), f"{algorithm} {rep.name} seed {seed}",
+                         "update", train))
   out = clustering.summarize(trials, cfg.seeds)
   start = np.array([t["kmeans_start"]["acc"] for t in trials])
   out.update(kmeans_start_acc_mean=float(start.mean()), steps_mean=float(np.mean([t["steps"] for t in trials])),
@@ -344,24 +335,39 @@ def _normal_count(train: dict, name: str) -> int:
   return int(np.bincount(train["label"], minlength=data_lib.num_classes(name)).min())
 
 
-def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
-  """The test scores of one Deep SVDD trial: read back when finished, else trained (or resumed)."""
-  done = os.path.join(folder, f"seed{seed}.json")
-  scores_file = os.path.join(folder, f"seed{seed}_scores.npy")
-  if os.path.exists(done):
-    return np.load(scores_file)
-  block = config.anomaly.deep_svdd
+def _trial(folder: str, seed: int, array_name: str, total: int, desc: str, unit: str, train: Callable) -> dict:
+  """The result of one resumable trial of a study (DEC, IDEC, Deep SVDD): read back from
+  FOLDER/seedN.json once finished, else `train(trial_dir, progress)` -> (result, array) is run,
+  resuming from trial_dir's checkpoints. The array is saved as seedN_ARRAY_NAME.npy first and the
+  json last, so its presence means both are complete; then the checkpoints are removed."""
+  path = os.path.join(folder, f"seed{seed}.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
   trial_dir = os.path.join(folder, f"seed{seed}")
-  with tqdm(total=block.ae_epochs + block.epochs, desc=f"Deep SVDD class {int(normal['label'][0])} seed {seed}",
-            leave=False) as bar:
-    result = deep_svdd.fit(block, normal["image"], test["image"], seed, trial_dir,
-                           progress=lambda epoch: bar.update(epoch - bar.n))
-  scores = result.pop("scores")
+  bar = tqdm(total=total, desc=desc, unit=unit, mininterval=2.0, dynamic_ncols=True, leave=False)
+  try:
+    result, array = train(trial_dir, lambda done: bar.update(done - bar.n))
+  finally:
+    bar.close()
   result = {k: v if not isinstance(v, float) or np.isfinite(v) else None for k, v in result.items()}  # strict JSON
-  files.save_npy(scores_file, scores)
-  files.write_json(done, result)  # last: its presence means the scores are complete
+  files.save_npy(os.path.join(folder, f"seed{seed}_{array_name}.npy"), array)
+  files.write_json(path, result)
   checkpoint.remove_trial(trial_dir)
-  return scores
+  return result
+
+
+def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
+  """The test scores of one Deep SVDD trial, trained, resumed or read back (`_trial`)."""
+  block = config.anomaly.deep_svdd
+
+  def train(trial_dir, progress):
+    result = deep_svdd.fit(block, normal["image"], test["image"], seed, trial_dir, progress=progress)
+    return result, result.pop("scores")
+
+  _trial(folder, seed, "scores", block.ae_epochs + block.epochs,
+         f"Deep SVDD class {int(normal['label'][0])} seed {seed}", "epoch", train)
+  return np.load(os.path.join(folder, f"seed{seed}_scores.npy"))
 
 
 def _save_extremes(path: str, test: dict, extremes: dict, class_names, per_side: int = 8) -> None:
@@ -417,14 +423,14 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
             e.train[rows], e.test, config.anomaly.knn_k)
     if "deep_svdd" in methods:
       folder = os.path.join(workdir, "anomaly", f"deep_svdd_c{c}")
-      per_seed = [_deep_svdd_scores(config, normal, test, seed, folder) for seed in config.anomaly.deep_svdd.seeds]
+      seeds = list(config.anomaly.deep_svdd.seeds)
+      per_seed = [_deep_svdd_scores(config, normal, test, seed, folder) for seed in seeds]
       extremes[c] = per_seed[0]
-      seeded["Deep SVDD"] = [anomaly_lib.auroc(s, is_anomaly) for s in per_seed]
+      seeded["Deep SVDD"] = (seeds, [anomaly_lib.auroc(s, is_anomaly) for s in per_seed])
     for name, s in scores.items():
       out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
-    for name, aurocs in seeded.items():
-      out.setdefault(name, {"per_class": [], "per_seed": [], "seeds": list(config.anomaly.deep_svdd.seeds)}
-                     )["per_seed"].append(aurocs)
+    for name, (seeds, aurocs) in seeded.items():
+      out.setdefault(name, {"per_class": [], "per_seed": [], "seeds": seeds})["per_seed"].append(aurocs)
   for row in out.values():
     row["classes"] = classes
     if "per_seed" in row:
