@@ -4,6 +4,8 @@ Evaluations:
   linear_probe  the encoder frozen, a linear head trained on its features;
   finetune      encoder and head trained together, each with its own learning rate;
   knn           no training: cosine k-nearest neighbours among the labelled examples' features.
+  m2            semi-supervised: M2 on the encoder's features of the labelled and every unlabelled
+                training image (jaxunsup/semi.py; M1+M2 when the encoder is a VAE's).
 A trained evaluation is one run of the training loop in its own workdir (own optimizer state,
 checkpoints, exact resume), started from the pretrained encoder params. Inputs are images (a
 split's "image", uint8) or token ids (its "ids"): `input_key` tells which a split holds.
@@ -27,7 +29,7 @@ from jaxunsup.train import loop
 from jaxunsup.train import state as state_lib
 from jaxunsup.train.metrics_writer import read_metrics
 
-EVALUATIONS = ("linear_probe", "finetune", "knn")
+EVALUATIONS = ("linear_probe", "finetune", "knn", "m2")
 
 
 def input_key(split: dict) -> str:

@@ -14,7 +14,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxunsup import finetune, pretrain, viz
+from jaxunsup import finetune, pretrain, semi, viz
 from jaxunsup.data.subsets import balanced_subset
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
@@ -43,9 +43,9 @@ def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> st
 
 def run_cells(config, workdir, objective, spec, params, train, test, subsets) -> list:
   """Every (evaluation, labels, seed) cell of one objective (`params`: its pretrained encoder, None
-  from scratch); returns result dicts."""
+  from scratch, or for m2 alone a loaded VAE run); returns result dicts."""
   key = spec.key
-  results, read_back = [], 0
+  results, read_back, m2_features = [], 0, []
   for evaluation in config.finetune.evaluations:
     for (per_class, seed), idx in subsets.items():
       cell_dir = os.path.join(workdir, "finetune", _cell_name(objective, evaluation, per_class, seed))
@@ -64,6 +64,12 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
           enc_params = parts.encoder_params(parts.init(jax.random.fold_in(jax.random.key(seed), loop.INIT)))
         acc = finetune.knn_accuracy(parts.modules["encoder"], enc_params, labelled, test, config.finetune,
                                     spec.num_classes)
+      elif evaluation == semi.EVALUATION:
+        if not m2_features:  # once per objective: every image through the encoder
+          encoder = semi.encoder_of(config, spec, params, len(idx))
+          m2_features.append(semi.features(config.m2, encoder, train[key], test[key]))
+        acc = semi.train_cell(config, cell_dir, m2_features[0], idx, train["label"], test["label"],
+                              spec.num_classes, seed)
       else:
         acc = finetune.train_cell(config, evaluation, cell_dir, spec, params, labelled, test, seed)
       result = {"objective": objective, "evaluation": evaluation, "labels_per_class": per_class,

@@ -9,6 +9,8 @@ Variants (`--config=experiments/configs/autoencoder.py:VARIANT`):
   vae_iwae  VAE with 2x200 tanh layers and 50 latents (Burda et al. 2016, 1-layer, k=1).
   iwae      the same model trained on the k=50 importance-weighted bound (Burda et al. 2016).
   vampprior the same model with a VampPrior of 500 pseudo-inputs (Tomczak & Welling 2018).
+  m1        VAE with 2x500 softplus layers and 50 latents: M1 of M1+M2 (Kingma et al. 2014), whose
+            posterior the label sweep's `m2` evaluation classifies from.
   shapes_vae, shapes_beta_vae, shapes_beta_tcvae
             VAE, beta-VAE (beta 4) and beta-TC-VAE (beta 6) with 10 latents on the shapes dataset,
             one budget for the three: their MIG and DCI against the true factors.
@@ -135,6 +137,18 @@ def vampprior(c):
   c.model.name = "vampprior"
 
 
+def m1(c):
+  """M1 of Kingma et al. 2014 (their code: 784-500-500-50, softplus, Bernoulli decoder), the
+  features of the label sweep's M1+M2 cells (`finetune.init_from` names this workdir).
+
+  python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:m1 --workdir=runs/m1
+  """
+  c.model.update(name="vae", hidden=(500, 500), latent_dim=50, activation="softplus")
+  c.train.update(batch_size=100, steps=60000, learning_rate=1e-3, schedule="cosine",
+                 eval_every=10000, checkpoint_every=5000)
+  c.eval.update(iw_samples=500)
+
+
 def shapes_vae(c):
   """The VAE on the shapes dataset, the budget its beta variants share.
 
@@ -163,7 +177,7 @@ def shapes_beta_tcvae(c):
 
 
 VARIANTS = {"default": lambda c: None, "smoke": smoke, "demo": demo, "hinton": hinton, "dec": dec,
-            "vae_iwae": vae_iwae, "iwae": iwae, "vampprior": vampprior, "shapes_vae": shapes_vae,
+            "vae_iwae": vae_iwae, "iwae": iwae, "m1": m1, "vampprior": vampprior, "shapes_vae": shapes_vae,
             "shapes_beta_vae": shapes_beta_vae, "shapes_beta_tcvae": shapes_beta_tcvae}
 
 

@@ -90,6 +90,16 @@ def base() -> ml_collections.ConfigDict:
       "log_every": 100, "loop": "auto",
   })
   c.finetune_augment = augment_fields(max_shift=2)
+  # The m2 evaluation (jaxunsup/semi.py, objectives/m2.py). Defaults: Kingma et al. 2014's MNIST
+  # 100-label run (their code: one 300-unit softplus layer per network, 50 latents, alpha 0.1, Adam
+  # 3e-4); they trained 3000 epochs, with 1 labelled and ~500 unlabelled rows a step.
+  c.m2 = ml_collections.ConfigDict({
+      "hidden": 300, "latent_dim": 50, "activation": "softplus", "alpha": 0.1,
+      "learning_rate": 3e-4,
+      "batch_size": 100,       # unlabelled rows a step, and as many labelled ones
+      "steps": 60000, "eval_every": 5000,
+      "active_std": 0.1,       # M1's latents whose posterior mean varies less are dropped
+  })
   return c
 
 
@@ -114,6 +124,7 @@ def smoke(c):
                     proj_hidden=32, proj_dim=16, eval_examples=64)
   c.byol.update(proj_hidden=32, proj_dim=16, pred_hidden=32)
   c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
+  c.m2.update(hidden=16, latent_dim=4, batch_size=16, steps=10, eval_every=5)
 
 
 def cifar10(c):
@@ -122,6 +133,9 @@ def cifar10(c):
   c.data.update(name="cifar10")
   c.model.update(features=(64, 128), stage_convs=2)
   c.augment = augment_fields(crop_min_area=0.2, brightness=0.4, contrast=0.4)
+
+
+ZERO_ALLOWED = ("m2.active_std",)  # 0 keeps every latent of M1
 
 
 VARIANTS = {

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 from jaxunsup.errors import UsageError
 
 _ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh, "elu": nn.elu, "gelu": nn.gelu,
-                "leaky_relu": nn.leaky_relu, "sigmoid": nn.sigmoid}
+                "leaky_relu": nn.leaky_relu, "sigmoid": nn.sigmoid, "softplus": nn.softplus}
 
 
 def activation_fn(name: str):

@@ -45,6 +45,8 @@ class Parts:
   latent_kl: jitted (state, inputs in [0, 1]) -> (N, D) KL(q(z_d|x) || N(0, 1)) of each latent
     dimension, for objectives with a Gaussian posterior; orders the latent traversals (a learnt
     prior such as the VampPrior does not factorise by latent, so its runs use N(0, 1) too).
+  posterior: jitted (state, inputs in [0, 1]) -> (mean, log-variance) of q(z|x), for objectives
+    with a Gaussian posterior: the features M1+M2 (jaxunsup/semi.py) classifies from.
   modules: the networks by role, for code that needs a module itself (kNN on an encoder).
   """
   init: Callable[[jax.Array], Any]
@@ -58,6 +60,7 @@ class Parts:
   anomaly_score: Optional[Callable] = None
   test_scores: Optional[Callable] = None
   latent_kl: Optional[Callable] = None
+  posterior: Optional[Callable] = None
   unit_features: bool = False
   modules: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

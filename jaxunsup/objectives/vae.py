@@ -211,7 +211,7 @@ def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, step=train_s
 
   parts = reconstruction.autoencoder_parts(
       config, spec, step, functools.partial(_evaluate, prior=prior), code_of=lambda out: jnp.split(out, 2, axis=-1)[0],
-      encoder_outputs=2, sample=sample, latent_kl=latent_kl,
+      encoder_outputs=2, sample=sample, latent_kl=latent_kl, posterior=jax.jit(posterior),
       anomaly_score=lambda state, x, rng, samples=1: anomaly_score(state, x, rng, samples, prior),
       test_scores=lambda state, x_test: test_scores(state, x_test, config.eval, prior))
   return parts

@@ -10,13 +10,14 @@ never run twice, so a killed sweep picks up where it stopped, and an unfinished 
 its checkpoint. Every registered objective of the `pretrain` family can be swept.
 """
 
+import os
 import time
 
 import ml_collections
 import numpy as np
 
 from jaxunsup import data as data_lib
-from jaxunsup import configs, pretrain, sweep
+from jaxunsup import configs, pretrain, semi, sweep, trained
 from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.train import files, workdir as workdir_lib
@@ -36,9 +37,28 @@ def encoder_description(config: ml_collections.ConfigDict) -> dict:
           "rep_dim": m.rep_dim if "rep_dim" in m else m.latent_dim, "activation": m.activation}
 
 
+def _init_from_m1(config: ml_collections.ConfigDict, path: str) -> tuple:
+  """(objective, the loaded run) of an autoencoder-family `init_from`: M1 of the m2 evaluation."""
+  if tuple(config.finetune.evaluations) != (semi.EVALUATION,):
+    raise UsageError(f"init_from {path} is an autoencoder run, which only the m2 evaluation reads; "
+                     f"set --config.finetune.evaluations=\"('m2',)\"")
+  model = trained.load(path)
+  if model.parts.posterior is None:
+    raise UsageError(f"init_from {path} trains {model.objective.name}, which has no Gaussian posterior "
+                     "for M1+M2; train a vae (autoencoder.py:m1)")
+  if model.config.data.name != config.data.name:
+    raise UsageError(f"init_from {path} was trained on {model.config.data.name}, not {config.data.name}")
+  return model.objective.name, model
+
+
 def _init_from_encoder(config: ml_collections.ConfigDict) -> tuple:
-  """(objective, params) of `finetune.init_from`, checked against this config's model."""
+  """(objective, params) of `finetune.init_from`, checked against this config's model; for an
+  autoencoder-family run (M1 of M1+M2), (objective, the loaded run)."""
   path = config.finetune.init_from
+  if os.path.exists(os.path.join(path, "config.json")):
+    saved = trained.read_config(path)
+    if "objective" not in saved and "n_critic" not in saved.get("train", {}):
+      return _init_from_m1(config, path)
   phase = pretrain.read_phase_config(path)
   wanted = encoder_description(ml_collections.ConfigDict({"model": config.model}))
   found = encoder_description(phase)
