@@ -29,6 +29,8 @@ def check_sweep_lists(config: ml_collections.ConfigDict) -> None:
   """Known evaluations, and non-empty lists of distinct objectives, evaluations, labels, seeds."""
   for evaluation in config.finetune.evaluations:
     finetune.check_evaluation(evaluation)
+    if evaluation == semi.EVALUATION and "m2" not in config:
+      raise UsageError("the m2 evaluation models images (or their features); the text sweep has no m2")
   for name in ("objectives", "evaluations", "labels_per_class", "seeds"):
     block = config.pretrain if name == "objectives" else config.finetune
     values = list(block[name])

@@ -70,10 +70,12 @@ def run_script(script: str, *args: str) -> subprocess.CompletedProcess:
   still run where they are the subject: the command line end to end and multi-process runs
   (test_spmd.py), a fresh jax with other devices (test_benchmark.py, test_spmd.py), kills
   (test_faults.py)."""
-  # Flags defined once per process (absl's help flags on its first run, jaxunsup.cli's on import)
-  # must exist before `before` is taken, or the first call would remove them.
+  # Flags defined once per process (absl's help flags on its first run, jaxunsup.cli's and
+  # array_record's on import: TFDS imports it at a split's first read) must exist before `before` is
+  # taken, or the first call would remove them and every later read would fail.
   app.define_help_flags()
   importlib.import_module("jaxunsup.cli")
+  importlib.import_module("array_record.python.array_record_data_source")
   before = set(flags.FLAGS)
   out, err = io.StringIO(), io.StringIO()
   code = 0

@@ -82,6 +82,7 @@ def test_init_from_fine_tunes_a_pretrained_encoder_alone(smoke, tmp_path):
     (("--config.finetune.labels_per_class=(6000,)",), "has only"),
     (("--config.tokenizer.max_len=2",), "max_len must be at least 3"),
     (("--config.finetune.init_from=/nonexistent/run",), "no config.json"),
+    (("--config.finetune.evaluations=('m2',)",), "the text sweep has no m2"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
   workdir = tmp_path / "w"
