@@ -20,6 +20,7 @@ from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 from jaxunsup.train import files
+from jaxunsup.train.metrics_writer import read_metrics
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILE = "result.json"
@@ -153,16 +154,32 @@ def label_subsets(config: ml_collections.ConfigDict, train_labels_N: np.ndarray)
           for per_class in config.finetune.labels_per_class for seed in config.finetune.seeds}
 
 
+def _save_m2_curves(workdir: str, results: list, name: str) -> None:
+  """m2_curves.png: test accuracy against step of every m2 cell (M2 trains long; the curve says
+  whether more steps would pay)."""
+  curves = {}
+  for r in sorted(results, key=lambda r: (r["objective"], r["labels_per_class"], r["seed"])):
+    if r["evaluation"] != semi.EVALUATION:
+      continue
+    cell = _cell_name(r["objective"], r["evaluation"], r["labels_per_class"], r["seed"])
+    rows = [m for m in read_metrics(os.path.join(workdir, "finetune", cell)) if "eval/test_accuracy" in m]
+    curves[cell] = ([m["step"] for m in rows], [m["eval/test_accuracy"] for m in rows])
+  if curves:
+    viz.save_step_curves(os.path.join(workdir, "m2_curves.png"), curves, "test accuracy",
+                         f"M2 on {name}: test accuracy while training")
+
+
 def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, subsets: dict,
                 num_classes: int, train_examples: int, pretrain_info: dict, t0: float, **extra) -> dict:
-  """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png and summary.json
-  (with `extra` fields after the dataset's name); returns the summary."""
+  """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png, m2_curves.png
+  where there are m2 cells, and summary.json (with `extra` fields after the dataset's name); returns the summary."""
   rows = aggregate(results)
   name = config.data.name
   table = markdown_table(rows, f"Label sweep on {name}")
   files.write_text(os.path.join(workdir, "label_sweep.md"), table)
   viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows, train_examples // num_classes,
                        f"Label sweep on {name}")
+  _save_m2_curves(workdir, results, name)
   summary = {"dataset": name, **extra, "pretrain": pretrain_info, "cells": rows,
              "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
                                 for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},

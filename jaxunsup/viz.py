@@ -111,6 +111,19 @@ def save_curves(path: str, rows: Sequence[Mapping[str, float]], keys: Sequence[s
   _save(fig, path)
 
 
+def save_step_curves(path: str, curves: Mapping[str, tuple], ylabel: str, title: str) -> None:
+  """Several runs' curves of one metric on one axis: {label: (steps, values)}."""
+  fig, ax = plt.subplots(figsize=(6.4, 4.0))
+  for label, (steps, values) in curves.items():
+    ax.plot(steps, values, marker=".", label=label)
+  ax.set_xlabel("step")
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  ax.set_title(title)
+  _save(fig, path)
+
+
 def save_label_sweep(path: str, rows: Sequence[Mapping], all_per_class: int, title: str) -> None:
   """Test accuracy against labels per class (log x), one panel per evaluation, one line per
   objective, error bars one std over seeds; "all labels" sits at the split's mean per class."""

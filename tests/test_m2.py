@@ -13,8 +13,12 @@ import pytest
 from jaxunsup.configs.autoencoder import get_config as ae_config
 from jaxunsup.configs.pretrain_finetune import get_config
 from jaxunsup.errors import UsageError
+from jaxunsup import semi
 from jaxunsup.objectives import m2
-from jaxunsup.recipes import autoencoder, pretrain_finetune
+from jaxunsup import data
+from jaxunsup.objectives import registry
+from jaxunsup.recipes import pretrain_finetune
+from jaxunsup.train import loop
 
 D, K, Z = 4, 3, 2
 
@@ -129,12 +133,15 @@ def test_bad_m2_blocks_are_refused():
 
 @pytest.fixture(scope="module")
 def m1_run(tmp_path_factory):
-  """A smoke VAE on MNIST: the M1 of the sweep tests."""
+  """A VAE run of the autoencoder family, 20 smoke steps on 640 MNIST images: the sweep tests' M1.
+  (The loop alone writes what `jaxunsup.load` opens; the recipe's test figures are not needed.)"""
   config = ae_config("smoke")
   config.model.name = "vae"
   config.train.update(steps=20, eval_every=20, checkpoint_every=20)
   workdir = str(tmp_path_factory.mktemp("m1") / "vae")
-  autoencoder.train_and_evaluate(config, workdir)
+  train, _ = data.load_splits(config.data)
+  parts = registry.build("autoencoder", "vae", config, data.input_spec("mnist"))
+  loop.train(config, workdir, registry.task(parts), {"image": train["image"][:640]})
   return workdir
 
 
@@ -154,6 +161,7 @@ def test_m1_plus_m2_cells_run_on_the_vae_posterior_and_read_back(m1_run, tmp_pat
   with open(tmp_path / "sweep" / "finetune" / "vae_m2_3pc_seed0" / "config.json") as f:
     features = json.load(f)["features"]
   assert features == {"dim": 8, "likelihood": "gaussian", "source": "posterior (8 of 8 latents active)"}
+  assert os.path.getsize(tmp_path / "sweep" / "m2_curves.png") > 0
   # finished cells are read back, not trained again
   monkeypatch.setattr("jaxunsup.semi.train_cell", lambda *a, **k: pytest.fail("trained twice"))
   again = pretrain_finetune.train_and_evaluate(config, str(tmp_path / "sweep"))
@@ -172,13 +180,9 @@ def test_an_m1_run_is_for_m2_alone(m1_run, tmp_path):
   assert not os.listdir(tmp_path)
 
 
-def test_m2_alone_reads_binarised_pixels(tmp_path):
-  config = get_config("smoke")
-  config.pretrain.objectives = ("none",)
-  config.finetune.update(evaluations=("m2",), seeds=(0,))
-  summary = pretrain_finetune.train_and_evaluate(config, str(tmp_path / "pixels"))
-  with open(tmp_path / "pixels" / "finetune" / "none_m2_3pc_seed0" / "config.json") as f:
-    assert json.load(f)["features"] == {"dim": 784, "likelihood": "bernoulli", "source": "pixels"}
-  assert summary["cells"][0]["evaluation"] == "m2"
-
-
+def test_m2_alone_reads_the_pixels_as_bernoulli_intensities():
+  images = np.random.default_rng(0).integers(0, 256, (5, 28, 28, 1), dtype=np.uint8)
+  feats = semi.features(get_config("smoke").m2, None, images, images[:2])
+  assert (feats.likelihood, feats.source, feats.train_logvar) == ("bernoulli", "pixels", None)
+  np.testing.assert_allclose(feats.train, images.reshape((5, 784)) / 255.0, rtol=1e-6)
+  assert feats.test.shape == (2, 784)
