@@ -172,7 +172,8 @@ def _save_m2_curves(workdir: str, results: list, name: str) -> None:
 def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, subsets: dict,
                 num_classes: int, train_examples: int, pretrain_info: dict, t0: float, **extra) -> dict:
   """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png, m2_curves.png
-  where there are m2 cells, and summary.json (with `extra` fields after the dataset's name); returns the summary."""
+  where there are m2 cells, and summary.json (with `extra` fields after the dataset's name);
+  returns the summary."""
   rows = aggregate(results)
   name = config.data.name
   table = markdown_table(rows, f"Label sweep on {name}")
