@@ -92,25 +92,26 @@ def augment(x_BxHxWxC: jnp.ndarray, rng: jax.Array, **settings) -> jnp.ndarray:
   return jax.vmap(functools.partial(augment_one, **settings))(x_BxHxWxC, keys)
 
 
-def settings(aug_cfg: ml_collections.ConfigDict, dataset: str) -> dict:
-  """The keyword settings of `augment` from a config's `augment` block; validates them.
+def settings(aug_cfg: ml_collections.ConfigDict, dataset: str, block: str = "augment") -> dict:
+  """The keyword settings of `augment` from a config's augment block (named `block` in errors);
+  validates them.
 
   flip `auto` flips only datasets whose classes are mirror-symmetric (Fashion-MNIST, not digits).
   """
   if aug_cfg.flip not in FLIPS:
-    raise UsageError(f"unknown augment.flip {aug_cfg.flip!r}; choose one of {', '.join(FLIPS)}")
+    raise UsageError(f"unknown {block}.flip {aug_cfg.flip!r}; choose one of {', '.join(FLIPS)}")
   if not 0.0 < aug_cfg.crop_min_area <= 1.0:
-    raise UsageError(f"augment.crop_min_area must be in (0, 1], got {aug_cfg.crop_min_area}")
+    raise UsageError(f"{block}.crop_min_area must be in (0, 1], got {aug_cfg.crop_min_area}")
   for name in ("max_shift", "cutout"):
     if not isinstance(aug_cfg[name], int) or aug_cfg[name] < 0:
-      raise UsageError(f"augment.{name} must be a non-negative integer, got {aug_cfg[name]!r}")
+      raise UsageError(f"{block}.{name} must be a non-negative integer, got {aug_cfg[name]!r}")
   if aug_cfg.crop_max_ratio < 1.0:
-    raise UsageError(f"augment.crop_max_ratio must be >= 1, got {aug_cfg.crop_max_ratio}")
+    raise UsageError(f"{block}.crop_max_ratio must be >= 1, got {aug_cfg.crop_max_ratio}")
   for name in ("noise_std", "brightness"):
     if aug_cfg[name] < 0:
-      raise UsageError(f"augment.{name} must be >= 0, got {aug_cfg[name]}")
+      raise UsageError(f"{block}.{name} must be >= 0, got {aug_cfg[name]}")
   if not 0.0 <= aug_cfg.contrast < 1.0:
-    raise UsageError(f"augment.contrast must be in [0, 1), got {aug_cfg.contrast}")
+    raise UsageError(f"{block}.contrast must be in [0, 1), got {aug_cfg.contrast}")
   flip = data_lib.spec(dataset).mirror_symmetric if aug_cfg.flip == "auto" else aug_cfg.flip == "yes"
   return {"crop_min_area": float(aug_cfg.crop_min_area),
           "crop_log_ratio": math.log(aug_cfg.crop_max_ratio), "max_shift": aug_cfg.max_shift,

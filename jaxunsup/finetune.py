@@ -6,6 +6,8 @@ Evaluations:
   knn           no training: cosine k-nearest neighbours among the labelled examples' features.
   m2            semi-supervised: M2 on the encoder's features of the labelled and every unlabelled
                 training image (jaxunsup/semi.py; M1+M2 when the encoder is a VAE's).
+  fixmatch      semi-supervised: encoder and head trained by FixMatch on the labelled and every
+                unlabelled training image (objectives/fixmatch.py), with its own `fixmatch` block.
 A trained evaluation is one run of the training loop in its own workdir (own optimizer state,
 checkpoints, exact resume), started from the pretrained encoder params. Inputs are images (a
 split's "image", uint8) or token ids (its "ids"): `input_key` tells which a split holds.
@@ -24,12 +26,13 @@ from jaxunsup.chunked import map_in_chunks
 from jaxunsup.data.specs import to_model
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import knn as knn_lib
-from jaxunsup.objectives import registry
+from jaxunsup.objectives import fixmatch, registry
 from jaxunsup.train import loop
 from jaxunsup.train import state as state_lib
 from jaxunsup.train.metrics_writer import read_metrics
 
-EVALUATIONS = ("linear_probe", "finetune", "knn", "m2")
+EVALUATIONS = ("linear_probe", "finetune", "knn", "m2", "fixmatch")
+FIXMATCH = "fixmatch"
 
 
 def input_key(split: dict) -> str:
@@ -94,18 +97,22 @@ def knn_accuracy(encoder, encoder_params, labelled: dict, test: dict,
 
 def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_examples: int,
                 seed: int) -> ml_collections.ConfigDict:
-  """The loop config of one trained cell: `cell_steps` at `batch_size`."""
+  """The loop config of one trained cell: `cell_steps` at `batch_size`, or a FixMatch cell's
+  steps and labelled batch from its `fixmatch` block."""
   ft = config.finetune
-  steps = cell_steps(ft, labelled_examples)
+  steps, batch, eval_every = (cell_steps(ft, labelled_examples), batch_size(ft, labelled_examples), None)
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
       "data": config.data.to_dict(), "model": config.model.to_dict(), "finetune": ft.to_dict()})
   configs.copy_runtime_fields(config, c)
   if "finetune_augment" in config:
     c.finetune_augment = config.finetune_augment.to_dict()
+  if evaluation == FIXMATCH:
+    c.fixmatch = config.fixmatch.to_dict()
+    steps, batch, eval_every = config.fixmatch.steps, config.fixmatch.batch_size, config.fixmatch.eval_every
   c.train = ml_collections.ConfigDict({
-      "steps": steps, "batch_size": batch_size(ft, labelled_examples), "log_every": ft.log_every,
-      "eval_every": steps, "checkpoint_every": steps, "max_to_keep": 1, "loop": ft.loop})
+      "steps": steps, "batch_size": batch, "log_every": ft.log_every, "eval_every": eval_every or steps,
+      "checkpoint_every": eval_every or steps, "max_to_keep": 1, "loop": ft.loop})
   return c
 
 
@@ -118,14 +125,18 @@ def cell_parts(config: ml_collections.ConfigDict, evaluation: str, labelled_exam
 
 
 def train_cell(config: ml_collections.ConfigDict, evaluation: str, workdir: str, spec,
-               encoder_params, labelled: dict, test: dict, seed: int) -> float:
+               encoder_params, labelled: dict, test: dict, seed: int, unlabelled: dict = None) -> float:
   """Trains one (evaluation, labelled subset, seed) cell in `workdir`; returns test accuracy.
-  `encoder_params` is the pretrained encoder, or None for the from-scratch baseline."""
+  `encoder_params` is the pretrained encoder, or None for the from-scratch baseline; `unlabelled`
+  (the whole train split) feeds FixMatch."""
   cfg = cell_config(config, evaluation, len(labelled["label"]), seed)
+  data = labelled
+  if evaluation == FIXMATCH:
+    data = fixmatch.cell_data(labelled["image"], labelled["label"], unlabelled["image"], unlabelled["label"])
   parts = registry.build("classifier", evaluation, cfg, spec)
   task = registry.task(
       parts, init=lambda rng: with_encoder(parts.init(rng), encoder_params), show=("loss", "accuracy"),
       evaluate=lambda state, rng: {"test_accuracy": accuracy(state.apply_fn, state.params, test)})
-  loop.train(cfg, workdir, task, labelled)
+  loop.train(cfg, workdir, task, data)
   rows = [r for r in read_metrics(workdir) if "eval/test_accuracy" in r]
   return rows[-1]["eval/test_accuracy"]

@@ -17,6 +17,7 @@ import numpy as np
 from jaxunsup import finetune, pretrain, semi, viz
 from jaxunsup.data.subsets import balanced_subset
 from jaxunsup.errors import UsageError
+from jaxunsup.objectives import m2 as m2_lib
 from jaxunsup.objectives import registry
 from jaxunsup.train import loop
 from jaxunsup.train import files
@@ -24,14 +25,22 @@ from jaxunsup.train.metrics_writer import read_metrics
 
 SUMMARY_FILE = "summary.json"
 RESULT_FILE = "result.json"
+# the evaluations that also train on every unlabelled image, each with its own config block and
+# a curve of test accuracy against step (EVALUATION_curves.png)
+SEMI_SUPERVISED = (semi.EVALUATION, finetune.FIXMATCH)
 
 
 def check_sweep_lists(config: ml_collections.ConfigDict) -> None:
   """Known evaluations, and non-empty lists of distinct objectives, evaluations, labels, seeds."""
   for evaluation in config.finetune.evaluations:
     finetune.check_evaluation(evaluation)
-    if evaluation == semi.EVALUATION and "m2" not in config:
-      raise UsageError("the m2 evaluation models images (or their features); the text sweep has no m2")
+    if evaluation in SEMI_SUPERVISED and evaluation not in config:
+      raise UsageError(f"the {evaluation} evaluation trains on images; the text sweep has no {evaluation}")
+    # a trained evaluation's own settings, before anything is pretrained
+    if evaluation in registry.names("classifier"):
+      registry.get("classifier", evaluation).check(finetune.cell_config(config, evaluation, 1, 0))
+    elif evaluation == semi.EVALUATION:
+      m2_lib.check(config.m2)
   for name in ("objectives", "evaluations", "labels_per_class", "seeds"):
     block = config.pretrain if name == "objectives" else config.finetune
     values = list(block[name])
@@ -74,7 +83,8 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
         acc = semi.train_cell(config, cell_dir, m2_features[0], idx, train["label"], test["label"],
                               spec.num_classes, seed)
       else:
-        acc = finetune.train_cell(config, evaluation, cell_dir, spec, params, labelled, test, seed)
+        acc = finetune.train_cell(config, evaluation, cell_dir, spec, params, labelled, test, seed,
+                                  unlabelled=train)
       result = {"objective": objective, "evaluation": evaluation, "labels_per_class": per_class,
                 "labelled_examples": len(idx), "seed": seed, "test_accuracy": acc,
                 "seconds": round(time.perf_counter() - t0, 2)}
@@ -154,36 +164,40 @@ def label_subsets(config: ml_collections.ConfigDict, train_labels_N: np.ndarray)
           for per_class in config.finetune.labels_per_class for seed in config.finetune.seeds}
 
 
-def _save_m2_curves(workdir: str, results: list, name: str) -> None:
-  """m2_curves.png: test accuracy against step of every m2 cell (M2 trains long; the curve says
-  whether more steps would pay)."""
+def _save_curves(workdir: str, results: list, name: str, evaluation: str) -> None:
+  """EVALUATION_curves.png: test accuracy against step of every cell of a semi-supervised
+  evaluation (they train long; the curve says whether more steps would pay)."""
   curves = {}
   for r in sorted(results, key=lambda r: (r["objective"], r["labels_per_class"], r["seed"])):
-    if r["evaluation"] != semi.EVALUATION:
+    if r["evaluation"] != evaluation:
       continue
     cell = _cell_name(r["objective"], r["evaluation"], r["labels_per_class"], r["seed"])
     rows = [m for m in read_metrics(os.path.join(workdir, "finetune", cell)) if "eval/test_accuracy" in m]
     curves[cell] = ([m["step"] for m in rows], [m["eval/test_accuracy"] for m in rows])
   if curves:
-    viz.save_step_curves(os.path.join(workdir, "m2_curves.png"), curves, "test accuracy",
-                         f"M2 on {name}: test accuracy while training")
+    viz.save_step_curves(os.path.join(workdir, f"{evaluation}_curves.png"), curves, "test accuracy",
+                         f"{evaluation} on {name}: test accuracy while training")
 
 
 def write_sweep(config: ml_collections.ConfigDict, workdir: str, results: list, subsets: dict,
                 num_classes: int, train_examples: int, pretrain_info: dict, t0: float, **extra) -> dict:
-  """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png, m2_curves.png
-  where there are m2 cells, and summary.json (with `extra` fields after the dataset's name);
-  returns the summary."""
+  """Aggregates the cells over seeds and writes label_sweep.md, label_sweep.png, m2_curves.png and
+  fixmatch_curves.png where there are such cells, and summary.json (with `extra` fields after the
+  dataset's name); returns the summary."""
   rows = aggregate(results)
   name = config.data.name
   table = markdown_table(rows, f"Label sweep on {name}")
   files.write_text(os.path.join(workdir, "label_sweep.md"), table)
   viz.save_label_sweep(os.path.join(workdir, "label_sweep.png"), rows, train_examples // num_classes,
                        f"Label sweep on {name}")
-  _save_m2_curves(workdir, results, name)
+  for evaluation in SEMI_SUPERVISED:
+    _save_curves(workdir, results, name, evaluation)
+  # the steps of the linear_probe and finetune cells at each label count; m2 and fixmatch cells
+  # train their own blocks' steps
+  steps = {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
+           for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]}
   summary = {"dataset": name, **extra, "pretrain": pretrain_info, "cells": rows,
-             "finetune_steps": {str(k or "all"): finetune.cell_steps(config.finetune, len(idx))
-                                for (k, seed), idx in subsets.items() if seed == config.finetune.seeds[0]},
+             "finetune_steps": steps if {"linear_probe", "finetune"} & set(config.finetune.evaluations) else {},
              "seconds_this_invocation": round(time.perf_counter() - t0, 2)}
   files.write_json(os.path.join(workdir, SUMMARY_FILE), summary)
   return summary

@@ -28,7 +28,10 @@ def _batch(spec, n):
     inputs = rng.integers(0, spec.vocab_size, (n, *spec.shape)).astype(np.int32)
   else:
     inputs = rng.integers(0, 256, (n, *spec.shape), dtype=np.uint8)
-  return data.model_inputs({spec.key: inputs, "label": rng.integers(0, 10, n)})
+  batch = {spec.key: inputs, "label": rng.integers(0, 10, n)}
+  if spec.key == "image":  # FixMatch's labelled rows and the unlabelled rows' true labels
+    batch.update(limage=inputs[::-1], unlabelled_label=batch["label"][::-1])
+  return data.model_inputs(batch)
 
 
 ALL = [(f, n) for f in FAMILIES for n in registry.names(f)]
@@ -40,7 +43,7 @@ def test_every_family_registers_its_objectives():
   assert registry.names("gan")[:4] == ("mlp", "dcgan", "wgan_gp", "cgan")
   assert {"autoencoder", "denoising", "simclr"} <= set(registry.names("pretrain"))
   assert registry.names("text_pretrain") == ("seq_autoencoder", "language_model")
-  assert registry.names("classifier") == ("linear_probe", "finetune")
+  assert registry.names("classifier") == ("linear_probe", "finetune", "fixmatch")
 
 
 @pytest.mark.parametrize("family,name", ALL)

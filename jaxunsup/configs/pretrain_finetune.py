@@ -7,6 +7,7 @@ Variants (`--config=experiments/configs/pretrain_finetune.py:VARIANT`):
                  no copy of CIFAR-10 could be had where this was written.
   m1m2           M1+M2 (Kingma et al. 2014) with 100 MNIST labels over 5 label draws, on the VAE
                  run named by --config.finetune.init_from (autoencoder.py:m1); without it, M2 alone.
+  fixmatch       FixMatch (Sohn et al. 2020) with 100 MNIST labels over 5 label draws.
   smoke     seconds on CPU; used by the tests.
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -102,6 +103,20 @@ def base() -> ml_collections.ConfigDict:
       "steps": 60000, "eval_every": 5000,
       "active_std": 0.1,       # M1's latents whose posterior mean varies less are dropped
   })
+  # The fixmatch evaluation (objectives/fixmatch.py) trains `model`'s encoder and a linear head.
+  # Sohn et al. 2020's settings: B 64 labelled and mu 7 times as many unlabelled images a step,
+  # threshold 0.95, lambda_u 1, SGD-Nesterov 0.03 with momentum 0.9, weight decay 5e-4; they train
+  # 2^20 steps of a WideResNet-28-2. Views: weak = their flip-and-translate (12.5 %: 3 pixels;
+  # digits are not flipped), strong = this project's transforms in place of RandAugment and their
+  # Cutout (a scale crop, translation, grey-level jitter, noise and a 12-pixel square).
+  c.fixmatch = ml_collections.ConfigDict({
+      "batch_size": 64, "mu": 7, "threshold": 0.95, "lambda_u": 1.0,
+      "learning_rate": 0.03, "momentum": 0.9, "weight_decay": 5e-4,
+      "steps": 5000, "eval_every": 500,
+      "weak": augment_fields(max_shift=3),
+      "strong": augment_fields(crop_min_area=0.6, max_shift=3, brightness=0.4, contrast=0.4,
+                               noise_std=0.1, cutout=12),
+  })
   return c
 
 
@@ -132,6 +147,16 @@ def m1m2(c):
   c.m2.learning_rate = 1e-3
 
 
+def fixmatch(c):
+  """python experiments/pretrain_finetune.py --config=experiments/configs/pretrain_finetune.py:fixmatch \
+      --workdir=runs/fixmatch
+  FixMatch (Sohn et al. 2020) with 100 MNIST labels over 5 label draws, from scratch; add
+  --config.pretrain.objectives="('none','simclr')" to start it from SimCLR's encoder too.
+  Results in docs/results.md."""
+  c.pretrain.objectives = ("none",)
+  c.finetune.update(evaluations=("fixmatch",), labels_per_class=(10,), seeds=(0, 1, 2, 3, 4))
+
+
 def smoke(c):
   """Seconds on CPU; the tests run it."""
   c.model.update(features=(8, 16), stage_convs=1, rep_dim=16)
@@ -140,6 +165,7 @@ def smoke(c):
   c.byol.update(proj_hidden=32, proj_dim=16, pred_hidden=32)
   c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
   c.m2.update(hidden=16, latent_dim=4, batch_size=16, steps=10, eval_every=5)
+  c.fixmatch.update(batch_size=4, mu=2, steps=6, eval_every=3)
 
 
 def cifar10(c):
@@ -150,7 +176,8 @@ def cifar10(c):
   c.augment = augment_fields(crop_min_area=0.2, brightness=0.4, contrast=0.4)
 
 
-ZERO_ALLOWED = ("m2.active_std",)  # 0 keeps every latent of M1
+# m2.active_std 0 keeps every latent of M1; fixmatch.weight_decay 0 turns the decay off
+ZERO_ALLOWED = ("m2.active_std", "fixmatch.weight_decay")
 
 
 VARIANTS = {
@@ -158,6 +185,7 @@ VARIANTS = {
     "fashion_mnist": fashion_mnist,
     "cifar10": cifar10,
     "m1m2": m1m2,
+    "fixmatch": fixmatch,
     "smoke": smoke,
 }
 
