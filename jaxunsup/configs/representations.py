@@ -5,6 +5,8 @@ Variants (`--config=experiments/configs/representations.py:VARIANT`):
   fashion_mnist  the same on Fashion-MNIST.
   dec            DEC and IDEC on all 70,000 MNIST images, 10 trials (Xie et al. 2016's protocol).
   deep_svdd      Deep SVDD one-class on MNIST, every class, 3 seeds (Ruff et al. 2018), CPU budget.
+  geom           GEOM one-class on MNIST, every class, 3 seeds (Golan & El-Yaniv 2018).
+  geom_fashion   the same on Fashion-MNIST.
   smoke          seconds on CPU; used by the tests (pass --config.sources).
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -81,6 +83,13 @@ def base() -> ml_collections.ConfigDict:
                     "ae_epochs": 350, "ae_milestone": 250, "ae_weight_decay": 5e-4,
                     "epochs": 250, "milestone": 150, "weight_decay": 5e-7,
                     "eps": 0.1, "seeds": (0, 1, 2), "checkpoint_epochs": 10},
+      # geom (objectives/geom.py): Golan & El-Yaniv 2018, one trial per seed and class: a classifier
+      # of the 72 flips, translations by `shift` pixels (8 of their 32; 7 of 28 here) and quarter
+      # turns, trained `epochs` passes over every (image, transformation) pair. They train a
+      # WideResNet-16-8 ceil(200 / 72) = 3 epochs with Adam at batch 128; here the conv encoder
+      # of the label sweep, with two convs per stage.
+      "geom": {"features": (32, 64), "rep_dim": 128, "stage_convs": 2, "shift": 7, "batch_size": 128,
+               "epochs": 3, "learning_rate": 1e-3, "seeds": (0, 1, 2)},
   })
   return c
 
@@ -120,6 +129,7 @@ def smoke(c):
                                    eval_examples=64)
   c.anomaly.deep_svdd.update(batch_size=32, learning_rate=1e-3, ae_epochs=1, ae_milestone=1, epochs=2, milestone=1,
                              seeds=(0,))
+  c.anomaly.geom.update(features=(4, 8), rep_dim=8, stage_convs=1, batch_size=256, epochs=1, seeds=(0,))
 
 
 def dec(c):
@@ -154,8 +164,26 @@ def deep_svdd(c):
   c.anomaly.deep_svdd.update(learning_rate=1e-3, ae_epochs=10, ae_milestone=8, epochs=15, milestone=12)
 
 
+def geom(c):
+  """GEOM on MNIST, every class as the normal one, 3 seeds each (Golan & El-Yaniv 2018's protocol):
+  python experiments/representations.py --config=experiments/configs/representations.py:geom \
+      --workdir=runs/geom_mnist
+  Raw pixels and PCA are the baselines; no sources."""
+  c.sources = ()
+  c.clustering.update(algorithms=("kmeans",), seeds=(0,))
+  c.anomaly.methods = ("pca", "geom")
+
+
+def geom_fashion(c):
+  """GEOM on Fashion-MNIST, as `geom`:
+  python experiments/representations.py --config=experiments/configs/representations.py:geom_fashion \
+      --workdir=runs/geom_fashion"""
+  geom(c)
+  c.data.name = "fashion_mnist"
+
+
 VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "dec": dec, "deep_svdd": deep_svdd,
-            "smoke": smoke}
+            "geom": geom, "geom_fashion": geom_fashion, "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

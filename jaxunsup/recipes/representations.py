@@ -3,8 +3,8 @@
 `run(config, workdir)` is what experiments/representations.py runs on a set of trained workdirs
 (`config.sources`), with raw pixels and PCA as baselines. Layout of a workdir:
   anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
-  anomaly/deep_svdd_cCLASS/  Deep SVDD: seedN.json and seedN_scores.npy per finished trial, seedN/
-                          the checkpoints of an unfinished one
+  anomaly/deep_svdd_cCLASS/  Deep SVDD (and geom_cCLASS/, GEOM): seedN.json and seedN_scores.npy
+                          per finished trial, seedN/ the checkpoints of an unfinished one
   clustering/SOURCE_ALGORITHM/  DEC and IDEC: seedN.json and seedN_labels.npy per finished trial,
                           seedN/ the checkpoints of an unfinished one; clusters.png
   summary.json, representations.md, maps.png, anomaly.png, deep_svdd_extremes.png
@@ -33,13 +33,13 @@ from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
-from jaxunsup.objectives import dec, deep_svdd, registry
+from jaxunsup.objectives import dec, deep_svdd, geom, registry
 from jaxunsup.train import checkpoint, loop
 from jaxunsup.train import files, workdir as workdir_lib
 from jaxunsup.train.state import AEState
 
 SUMMARY_FILE = "summary.json"
-ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd")
+ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd", "geom")
 CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS)
 
 
@@ -137,6 +137,8 @@ def check(config: ml_collections.ConfigDict) -> None:
     raise UsageError(f"anomaly class {bad[0]} is not a class of {config.data.name} (0..{classes - 1})")
   if "deep_svdd" in config.anomaly.methods:
     deep_svdd.check(config.anomaly.deep_svdd, data_lib.input_spec(config.data.name).shape)
+  if "geom" in config.anomaly.methods:
+    geom.check(config.anomaly.geom, data_lib.input_spec(config.data.name).shape)
 
 
 def check_deep_clustering(config, sources, examples: int) -> None:
@@ -336,7 +338,7 @@ def _normal_count(train: dict, name: str) -> int:
 
 
 def _trial(folder: str, seed: int, array_name: str, total: int, desc: str, unit: str, train: Callable) -> dict:
-  """The result of one resumable trial of a study (DEC, IDEC, Deep SVDD): read back from
+  """The result of one resumable trial of a study (DEC, IDEC, Deep SVDD, GEOM): read back from
   FOLDER/seedN.json once finished, else `train(trial_dir, progress)` -> (result, array) is run,
   resuming from trial_dir's checkpoints. The array is saved as seedN_ARRAY_NAME.npy first and the
   json last, so its presence means both are complete; then the checkpoints are removed."""
@@ -370,6 +372,18 @@ def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) 
   return np.load(os.path.join(folder, f"seed{seed}_scores.npy"))
 
 
+def _geom_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
+  """The (2, M) test anomaly scores (Dirichlet, simple) of one GEOM trial (`_trial`)."""
+  block = config.anomaly.geom
+
+  def train(trial_dir, progress):
+    result = geom.fit(block, normal["image"], test["image"], seed, trial_dir, progress=progress)
+    return result, result.pop("scores")
+
+  _trial(folder, seed, "scores", block.epochs, f"GEOM class {int(normal['label'][0])} seed {seed}", "epoch", train)
+  return np.load(os.path.join(folder, f"seed{seed}_scores.npy"))
+
+
 def _save_extremes(path: str, test: dict, extremes: dict, class_names, per_side: int = 8) -> None:
   """Per normal class, its test images Deep SVDD (first seed) scores most normal (left) and most
   anomalous (right), as the paper's Figure 3."""
@@ -388,7 +402,7 @@ def _save_extremes(path: str, test: dict, extremes: dict, class_names, per_side:
 
 def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dict:
   """AUROC of every method for each normal class: {method: {"per_class": [...], "mean": m}};
-  methods with several seeds (Deep SVDD) also hold "per_seed" ([class][seed]), "per_class_std" and
+  methods with several seeds (Deep SVDD, GEOM) also hold "per_seed" ([class][seed]), "per_class_std" and
   "mean_std" (the std over seeds of the mean over classes)."""
   num_classes = data_lib.num_classes(config.data.name)
   classes = list(config.anomaly.classes) or list(range(num_classes))
@@ -427,6 +441,12 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
       per_seed = [_deep_svdd_scores(config, normal, test, seed, folder) for seed in seeds]
       extremes[c] = per_seed[0]
       seeded["Deep SVDD"] = (seeds, [anomaly_lib.auroc(s, is_anomaly) for s in per_seed])
+    if "geom" in methods:
+      folder = os.path.join(workdir, "anomaly", f"geom_c{c}")
+      seeds = list(config.anomaly.geom.seeds)
+      per_seed = [_geom_scores(config, normal, test, seed, folder) for seed in seeds]
+      for i, name in enumerate(("GEOM Dirichlet", "GEOM simple")):
+        seeded[name] = (seeds, [anomaly_lib.auroc(s[i], is_anomaly) for s in per_seed])
     for name, s in scores.items():
       out.setdefault(name, {"per_class": []})["per_class"].append(anomaly_lib.auroc(s, is_anomaly))
     for name, (seeds, aurocs) in seeded.items():
