@@ -100,7 +100,8 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
   """The loop config of one trained cell: `cell_steps` at `batch_size`, or a FixMatch cell's
   steps and labelled batch from its `fixmatch` block."""
   ft = config.finetune
-  steps, batch, eval_every = (cell_steps(ft, labelled_examples), batch_size(ft, labelled_examples), None)
+  steps = cell_steps(ft, labelled_examples)
+  batch, eval_every = batch_size(ft, labelled_examples), steps
   c = ml_collections.ConfigDict({
       "seed": seed, "evaluation": evaluation,
       "data": config.data.to_dict(), "model": config.model.to_dict(), "finetune": ft.to_dict()})
@@ -111,8 +112,8 @@ def cell_config(config: ml_collections.ConfigDict, evaluation: str, labelled_exa
     c.fixmatch = config.fixmatch.to_dict()
     steps, batch, eval_every = config.fixmatch.steps, config.fixmatch.batch_size, config.fixmatch.eval_every
   c.train = ml_collections.ConfigDict({
-      "steps": steps, "batch_size": batch, "log_every": ft.log_every, "eval_every": eval_every or steps,
-      "checkpoint_every": eval_every or steps, "max_to_keep": 1, "loop": ft.loop})
+      "steps": steps, "batch_size": batch, "log_every": ft.log_every, "eval_every": eval_every,
+      "checkpoint_every": eval_every, "max_to_keep": 1, "loop": ft.loop})
   return c
 
 

@@ -122,7 +122,8 @@ def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
   block = config.fixmatch
   model = EncoderClassifier(models.build_encoder(config.model, spec), spec.num_classes)
   tx = make_optimizer(block, config.train.steps)
-  weak, strong = (augment_lib.settings(block[name], config.data.name, f"fixmatch.{name}") for name in ("weak", "strong"))
+  weak, strong = (augment_lib.settings(block[name], config.data.name, f"fixmatch.{name}")
+                  for name in ("weak", "strong"))
 
   def init(rng):
     params = model.init(rng, jnp.zeros((1, *spec.shape), jnp.float32))["params"]

@@ -359,28 +359,16 @@ def _trial(folder: str, seed: int, array_name: str, total: int, desc: str, unit:
   return result
 
 
-def _deep_svdd_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
-  """The test scores of one Deep SVDD trial, trained, resumed or read back (`_trial`)."""
-  block = config.anomaly.deep_svdd
+def _seeded_trial_scores(method, block, epochs: int, label: str, normal: dict, test: dict, seed: int,
+                         folder: str) -> np.ndarray:
+  """The test scores of one trial of a seeded one-class method (the deep_svdd or geom module, whose
+  `fit` takes its block), trained, resumed or read back (`_trial`)."""
 
   def train(trial_dir, progress):
-    result = deep_svdd.fit(block, normal["image"], test["image"], seed, trial_dir, progress=progress)
+    result = method.fit(block, normal["image"], test["image"], seed, trial_dir, progress=progress)
     return result, result.pop("scores")
 
-  _trial(folder, seed, "scores", block.ae_epochs + block.epochs,
-         f"Deep SVDD class {int(normal['label'][0])} seed {seed}", "epoch", train)
-  return np.load(os.path.join(folder, f"seed{seed}_scores.npy"))
-
-
-def _geom_scores(config, normal: dict, test: dict, seed: int, folder: str) -> np.ndarray:
-  """The (2, M) test anomaly scores (Dirichlet, simple) of one GEOM trial (`_trial`)."""
-  block = config.anomaly.geom
-
-  def train(trial_dir, progress):
-    result = geom.fit(block, normal["image"], test["image"], seed, trial_dir, progress=progress)
-    return result, result.pop("scores")
-
-  _trial(folder, seed, "scores", block.epochs, f"GEOM class {int(normal['label'][0])} seed {seed}", "epoch", train)
+  _trial(folder, seed, "scores", epochs, f"{label} class {int(normal['label'][0])} seed {seed}", "epoch", train)
   return np.load(os.path.join(folder, f"seed{seed}_scores.npy"))
 
 
@@ -438,13 +426,17 @@ def anomaly_table(encoded, train: dict, test: dict, config, workdir: str) -> dic
     if "deep_svdd" in methods:
       folder = os.path.join(workdir, "anomaly", f"deep_svdd_c{c}")
       seeds = list(config.anomaly.deep_svdd.seeds)
-      per_seed = [_deep_svdd_scores(config, normal, test, seed, folder) for seed in seeds]
+      block = config.anomaly.deep_svdd
+      per_seed = [_seeded_trial_scores(deep_svdd, block, block.ae_epochs + block.epochs, "Deep SVDD", normal,
+                                       test, seed, folder) for seed in seeds]
       extremes[c] = per_seed[0]
       seeded["Deep SVDD"] = (seeds, [anomaly_lib.auroc(s, is_anomaly) for s in per_seed])
     if "geom" in methods:
       folder = os.path.join(workdir, "anomaly", f"geom_c{c}")
       seeds = list(config.anomaly.geom.seeds)
-      per_seed = [_geom_scores(config, normal, test, seed, folder) for seed in seeds]
+      block = config.anomaly.geom
+      per_seed = [_seeded_trial_scores(geom, block, block.epochs, "GEOM", normal, test, seed, folder)
+                  for seed in seeds]
       for i, name in enumerate(("GEOM Dirichlet", "GEOM simple")):
         seeded[name] = (seeds, [anomaly_lib.auroc(s[i], is_anomaly) for s in per_seed])
     for name, s in scores.items():
