@@ -154,7 +154,7 @@ def objective_of(config: ml_collections.ConfigDict) -> registry.Objective:
 def input_spec(config: ml_collections.ConfigDict) -> InputSpec:
   """The input spec of a run from its config (text runs record their tokenizer)."""
   if "tokenizer" in config:
-    return data_lib.specs.text_input(config.data.name, config.tokenizer.max_len, config.tokenizer.vocab_size)
+    return data_lib.text_input_spec(config.data.name, config.tokenizer.max_len, config.tokenizer.vocab_size)
   return data_lib.input_spec(config.data.name)
 
 

@@ -80,14 +80,18 @@ def _class_colorbar(fig, ax, points, class_names: Optional[Sequence[str]], **kwa
 
 def save_latent_scatter(path: str, z_NxD: np.ndarray, labels_N: np.ndarray, title: str,
                         class_names: Optional[Sequence[str]] = None) -> None:
-  """2-D scatter of latents coloured by label; latents with D > 2 are projected by PCA first."""
+  """2-D scatter of latents coloured by label (labels -1: unlabelled, one colour); latents with
+  D > 2 are projected by PCA first."""
   z = np.asarray(z_NxD, np.float64)
   axis_name = "z"
   if z.shape[1] > 2:
     z = pca_lib.fit(z, 2).encode(z)
     axis_name = "PCA of z, axis "
   fig, ax = plt.subplots(figsize=(6.5, 5.5))
-  _class_colorbar(fig, ax, _class_scatter(ax, z, labels_N, size=3), class_names)
+  if np.all(np.asarray(labels_N) < 0):  # an unlabelled dataset: one colour, no class scale
+    ax.scatter(z[:, 0], z[:, 1], s=3, alpha=0.7)
+  else:
+    _class_colorbar(fig, ax, _class_scatter(ax, z, labels_N, size=3), class_names)
   ax.set_xlabel(f"{axis_name}1")
   ax.set_ylabel(f"{axis_name}2")
   ax.set_title(title)

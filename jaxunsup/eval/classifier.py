@@ -2,7 +2,8 @@
 
 Inception weights cannot be fetched offline, and Inception features of 28x28 digits say little,
 so each dataset gets its own classifier, trained once with a fixed seed and recipe and cached in
-the data dir as `evaluators/{dataset}-{RECIPE}-{sha256 of the weights, 12 hex}.msgpack`. A file
+the data dir as `evaluators/{dataset}-{RECIPE}-{sha256 of the weights, 12 hex}.msgpack` (a user
+dataset's name carries its content fingerprint, see `data.identity`). A file
 whose contents do not match its name is ignored and the classifier is trained again. Scores made
 with it are comparable inside this project only.
 """
@@ -100,7 +101,7 @@ def _train(train: dict, num_classes: int) -> dict:
 
 
 def _cache_glob(data_dir: str, dataset: str) -> str:
-  return os.path.join(data_dir, "evaluators", f"{dataset}-{RECIPE}-*.msgpack")
+  return os.path.join(data_dir, "evaluators", f"{data_lib.identity(dataset, data_dir)}-{RECIPE}-*.msgpack")
 
 
 def _cached(dataset: str, data_dir: str, num_classes: int) -> Evaluator | None:

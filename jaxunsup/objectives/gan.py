@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jaxunsup import data as data_lib
 from jaxunsup import diffaugment, models
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.errors import UsageError
@@ -234,8 +235,11 @@ def check_shared(config: ml_collections.ConfigDict) -> None:
 
 
 def check(config: ml_collections.ConfigDict) -> None:
-  """UsageError on a critic count, EMA decay or augmentation the steps cannot use."""
-  _, objective, _ = MODELS[config.model.name]
+  """UsageError on a critic count, EMA decay or augmentation the steps cannot use, or a
+  class-conditional model on a dataset without labels."""
+  _, objective, conditional = MODELS[config.model.name]
+  if conditional:
+    data_lib.require_labels(config.data.name, f"the class-conditional {config.model.name}")
   if objective == "wgan_gp" and (not isinstance(config.train.n_critic, int) or config.train.n_critic < 1):
     raise UsageError(f"train.n_critic must be an integer >= 1, got {config.train.n_critic!r}")
   if objective == "wgan_gp" and config.train.r1_weight:

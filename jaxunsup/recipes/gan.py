@@ -32,7 +32,15 @@ def check(config: ml_collections.ConfigDict) -> registry.Objective:
   return objective
 
 
-def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer, workdir: str) -> loop.Task:
+def scorer_for(config: ml_collections.ConfigDict) -> SampleScorer | None:
+  """The dataset's sample scorer, or None for a dataset without labels: its evaluator is a
+  classifier trained on them, so such a GAN trains and draws but is not scored."""
+  if not data_lib.num_classes(config.data.name):
+    return None
+  return cached_scorer(config.data.name, config.eval.k)
+
+
+def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer | None, workdir: str) -> loop.Task:
   """The loop's view of a GAN. Each eval scores `eval.periodic_samples` samples (fixed noise) and
   saves the fixed-noise grid samples under progress/ for the progress figure."""
   objective = check(config)
@@ -45,9 +53,11 @@ def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer, wor
     model = trained.GAN(config, state, spec, objective)
     step_num = int(state.gen.step)
     samples = model.sample(ec.periodic_samples, eval_seed)
-    scores = scorer(samples, model.default_labels(len(samples)))
-    out = {k: float(v) for k, v in scores.items() if k not in ("num_samples", "evaluator_test_accuracy")}
-    if config.model.ema_decay:
+    out = {}
+    if scorer is not None:
+      scores = scorer(samples, model.default_labels(len(samples)))
+      out = {k: float(v) for k, v in scores.items() if k not in ("num_samples", "evaluator_test_accuracy")}
+    if config.model.ema_decay and scorer is not None:
       out["ema_fid"] = float(scorer(model.sample(ec.periodic_samples, eval_seed, ema=True))["fid"])
     files.save_npy(os.path.join(workdir, PROGRESS_DIR, f"step_{step_num:08d}.npy"),
                    to_uint8(samples[:ec.grid_samples]))
@@ -86,7 +96,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   objective = check(config)  # validate before touching data or the workdir
   train, _ = data_lib.load_splits(config.data)
   spec = data_lib.input_spec(config.data.name)
-  scorer = cached_scorer(config.data.name, config.eval.k)
+  scorer = scorer_for(config)
   task = make_task(config, spec, scorer, workdir)
   with files.workdir_lock(workdir):  # held until the last figure is written
     result = loop.train(config, workdir, task, train)
@@ -95,8 +105,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     samples = model.sample(config.eval.num_samples, config.seed)
     labels = model.default_labels(len(samples))
     summary = {"dataset": config.data.name, "model": config.model.name, "steps": result.steps,
-               "train_seconds": round(result.train_seconds, 2), **scorer(samples, labels)}
-    if config.model.ema_decay:
+               "train_seconds": round(result.train_seconds, 2)}
+    if scorer is None:
+      summary["scores"] = f"not scored: {config.data.name} has no labels to train the evaluator on"
+    else:
+      summary.update(scorer(samples, labels))
+    if config.model.ema_decay and scorer is not None:
       ema = scorer(model.sample(config.eval.num_samples, config.seed, ema=True), labels)
       summary.update({f"ema_{k}": v for k, v in ema.items() if k not in ("num_samples", "evaluator_test_accuracy")})
     files.save_npy(os.path.join(workdir, "samples.npy"), to_uint8(samples))

@@ -25,6 +25,7 @@ from jaxunsup.train import files, workdir as workdir_lib
 
 def _check_choices(config: ml_collections.ConfigDict) -> None:
   configs.check_values(config, pf_configs)
+  data_lib.require_labels(config.data.name, "the label sweep")
   for objective in config.pretrain.objectives:
     pretrain.check_objective(objective)
   sweep.check_sweep_lists(config)

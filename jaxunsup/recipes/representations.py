@@ -129,6 +129,8 @@ def check(config: ml_collections.ConfigDict) -> None:
   twice = sorted({n for n in names if names.count(n) > 1})
   if twice:
     raise UsageError(f"two sources are named {twice[0]!r} (the folder name); rename one")
+  data_lib.require_labels(config.data.name, "the representation study (probes, clustering scores, "
+                          "one-class classes)")
   classes = data_lib.num_classes(config.data.name)
   if config.train_examples < 0 or config.test_examples < 0:
     raise UsageError("train_examples and test_examples must be >= 0 (0 = the whole split)")

@@ -33,6 +33,7 @@ FAMILY = "text_pretrain"
 def _check_choices(config: ml_collections.ConfigDict) -> None:
   configs.check_values(config, text_configs)
   data_lib.text_spec(config.data.name)
+  data_lib.require_labels(config.data.name, "the label sweep")
   models.check_text_encoder(config.model)
   for objective in config.pretrain.objectives:
     pretrain.check_objective(objective, FAMILY)
@@ -132,7 +133,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if spec.unlabelled_split:
       unlabelled = np.concatenate([unlabelled, _encode(tok, raw[spec.unlabelled_split])[0]["ids"]])
     t0 = time.perf_counter()
-    input_spec = data_lib.specs.text_input(name, tok.max_len, tok.vocab_size)
+    input_spec = data_lib.text_input_spec(name, tok.max_len, tok.vocab_size)
     eval_ids = test["ids"][:config.pretrain.eval_examples]
     results, pretrain_info, pretrained, params = sweep.pretrain_and_run(
         config, workdir, FAMILY, input_spec, train, test, unlabelled, eval_ids, subsets, init,
