@@ -14,7 +14,7 @@ from jaxunsup import data
 from jaxunsup.recipes import autoencoder
 from jaxunsup.configs.autoencoder import get_config
 from jaxunsup.errors import UsageError
-from jaxunsup.train import files, loop
+from jaxunsup.train import files, loop, stream
 from jaxunsup.train import workdir as workdir_lib
 from jaxunsup.train.metrics_writer import read_metrics
 
@@ -54,9 +54,10 @@ def test_same_seed_same_results_and_seed_matters(tmp_path):
   assert not np.array_equal(jax.tree.leaves(_params(a))[0], jax.tree.leaves(_params(c))[0])
 
 
-@pytest.mark.parametrize("mode", ["device", "host"])
+@pytest.mark.parametrize("mode", ["device", "host", "stream"])
 def test_resume_from_checkpoint_equals_uninterrupted_run(tmp_path, mode):
-  config, task, images = _setup(steps=40, checkpoint_every=20, loop=mode)
+  config, task, images = _setup(steps=40, checkpoint_every=20, loop="host" if mode == "stream" else mode)
+  config.data.pipeline = "device" if mode != "stream" else "stream"
   full = loop.train(config, str(tmp_path / "full"), task, images)
   # Interrupted run: stop after the step-20 checkpoint, then resume with the same config.
   config.train.steps = 20
@@ -82,6 +83,48 @@ def test_device_and_host_loops_compute_the_same_steps(tmp_path):
   config.train.loop = "host"
   host = loop.train(config, str(tmp_path / "host"), task, images)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), _params(device), _params(host))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_streamed_batches_train_exactly_what_the_device_gathers(tmp_path, workers):
+  # 256 examples at batch 64: 4 steps an epoch, so 10 steps cross two epoch boundaries.
+  config, task, images = _setup(steps=10, checkpoint_every=10, eval_every=10)
+  config.data.pipeline = "device"
+  device = loop.train(config, str(tmp_path / "device"), task, images)
+  config.data.update(pipeline="stream", workers=workers)
+  streamed = loop.train(config, str(tmp_path / "stream"), task, images)
+  _assert_trees_equal(_params(device), _params(streamed))
+  rows = lambda d: [{k: v for k, v in r.items() if k != "train/seconds"} for r in read_metrics(str(tmp_path / d))]
+  assert rows("device") == rows("stream")
+
+
+def test_a_prepared_split_streams_record_by_record(tmp_path):
+  """A reader of the real MNIST train split, streamed, against its arrays whole on the device."""
+  config, task, _ = _setup(steps=6, checkpoint_every=6, eval_every=6)
+  reader = data.open_split("mnist", "train")
+  assert config.data.pipeline == "auto" and stream.streams(config.data, reader)
+  streamed = loop.train(config, str(tmp_path / "stream"), task, reader)
+  config.data.pipeline = "device"
+  whole = data.load("mnist", "train")
+  device = loop.train(config, str(tmp_path / "device"), task, whole)
+  _assert_trees_equal(_params(device), _params(streamed))
+  order = stream.StepBatch(stream.ArraySource(whole), config.seed, 64)
+  np.testing.assert_array_equal(reader.read(order.indices(5))["image"], whole["image"][order.indices(5)])
+  halves = [stream.StepBatch(reader, config.seed, 64, shard=(i, 2)).indices(5) for i in range(2)]
+  np.testing.assert_array_equal(np.concatenate(halves), order.indices(5))  # two hosts, one batch
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("pipeline", "disk", "unknown data.pipeline 'disk'"),
+    ("workers", -1, "data.workers must be a whole number >= 0"),
+    ("prefetch", 0, "data.prefetch must be a whole number >= 1"),
+])
+def test_bad_pipeline_fields_are_usage_errors(tmp_path, field, value, message):
+  config, task, images = _setup(steps=2)
+  config.data[field] = value
+  with pytest.raises(UsageError, match=message):
+    loop.train(config, str(tmp_path / "run"), task, images)
+  assert not os.path.exists(tmp_path / "run")
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):

@@ -14,7 +14,10 @@ def shared_fields() -> ml_collections.ConfigDict:
   how a run executes (mesh, dtype)."""
   c = ml_collections.ConfigDict()
   c.seed = 0
-  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": ""})
+  # pipeline: auto | device | stream, how batches reach the device (train/stream.py); workers:
+  # processes reading batches when streaming (0: threads of this process); prefetch: batches ahead.
+  c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": "", "pipeline": "auto",
+                                      "workers": 0, "prefetch": 2})
   # Data-parallel SPMD (train/parallel.py): batches split over data x fsdp devices, params
   # sharded over fsdp; data = -1 takes every device. --config.mesh.data=-1 on a multi-GPU host.
   c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": 1})

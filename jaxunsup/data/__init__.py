@@ -20,6 +20,7 @@ import time
 
 import numpy as np
 
+from jaxunsup.data import reader
 from jaxunsup.data import sources
 from jaxunsup.data import user
 from jaxunsup.data.specs import DATASETS
@@ -36,7 +37,7 @@ from jaxunsup.errors import UsageError
 __all__ = [
     "DATASETS", "SPLITS", "TEXT_DATASETS", "DatasetSpec", "TextSpec",
     "default_data_dir", "load", "load_splits", "num_classes", "prepare", "spec",
-    "text_spec", "check_name", "require_labels", "identity", "InputSpec", "input_spec", "text_input_spec", "model_inputs",
+    "text_spec", "check_name", "require_labels", "identity", "InputSpec", "input_spec", "text_input_spec", "model_inputs", "open_split",
 ]
 
 
@@ -138,6 +139,31 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
   """Reads a split: {"image": uint8 (N, H, W, C), "label": int32 (N,)} of an image dataset, plus
   "factors": int32 (N, F) where its spec names ground-truth factors (shapes);
   {"text": list of N str, "label": int32 (N,)} of a text one (label -1 where unlabelled)."""
+  found, source, where = _data_source(name, split, data_dir)
+  try:
+    # One batched read of all records is far faster than indexing one by one.
+    records = source.__getitems__(range(len(source)))
+    if isinstance(found, TextSpec):
+      return _decode_text_records(records, where)
+    return reader.decode_image_records(records, found, where)
+  except UsageError:
+    raise
+  except Exception as e:  # array_record and protobuf raise many types for damaged files
+    raise _damaged(name, split, where, data_dir, e) from None
+
+
+def open_split(name: str, split: str, data_dir: str | None = None) -> "reader.SplitReader":
+  """A prepared image split read record by record (`read(indices)`), for the streaming input
+  pipeline: nothing is held in memory but what a batch needs."""
+  found, source, _ = _data_source(name, split, data_dir)
+  if isinstance(found, TextSpec):
+    raise UsageError(f"{name} is a text dataset; only image datasets stream")
+  return reader.SplitReader(name, split, data_dir, found, len(source))
+
+
+def _data_source(name: str, split: str, data_dir: str | None) -> tuple:
+  """(spec, TFDS data source of the split's raw records, the dataset's folder); UsageError on an
+  unknown split, an unprepared dataset or damaged files."""
   found = _any_spec(name, data_dir)
   splits = found.splits if isinstance(found, TextSpec) else SPLITS
   if split not in splits:
@@ -152,20 +178,17 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
         f"{name} is not prepared in {builder.data_dir_root}; run"
         f" `python -m jaxunsup.data prepare {name}{flag}`")
   try:
-    source = builder.as_data_source(
-        split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
-    # One batched read of all records is far faster than indexing one by one.
-    records = source.__getitems__(range(len(source)))
-    if isinstance(found, TextSpec):
-      return _decode_text_records(records, builder.data_dir)
-    return _decode_records(records, found, builder.data_dir)
-  except UsageError:
-    raise
-  except Exception as e:  # array_record and protobuf raise many types for damaged files
-    reason = " ".join(str(e).split())[:150] or type(e).__name__
-    flag = "" if data_dir is None else f" --data_dir {data_dir}"
-    raise UsageError(f"the prepared {name} {split} split in {builder.data_dir} is damaged ({reason}); "
-                     f"delete that folder and run `python -m jaxunsup.data prepare {name}{flag}`") from None
+    source = builder.as_data_source(split, deserialize_method=tfds.decode.DeserializeMethod.RAW_BYTES)
+  except Exception as e:  # pylint: disable=broad-except
+    raise _damaged(name, split, builder.data_dir, data_dir, e) from None
+  return found, source, builder.data_dir
+
+
+def _damaged(name: str, split: str, where, data_dir: str | None, e: Exception) -> UsageError:
+  reason = " ".join(str(e).split())[:150] or type(e).__name__
+  flag = "" if data_dir is None else f" --data_dir {data_dir}"
+  return UsageError(f"the prepared {name} {split} split in {where} is damaged ({reason}); "
+                    f"delete that folder and run `python -m jaxunsup.data prepare {name}{flag}`")
 
 
 def load_splits(data_cfg) -> tuple:
@@ -277,39 +300,3 @@ def _decode_text_records(records, where) -> dict:
   except (IndexError, ValueError) as e:  # protobuf's DecodeError is a ValueError
     raise UsageError(f"{where} holds malformed records; delete it and prepare again") from e
   return {"text": texts, "label": labels}
-
-
-def _decode_records(records, dataset: DatasetSpec, where) -> dict:
-  """Decodes raw tf.Example records of (image bytes, label[, factor bytes]) into arrays."""
-  # TFDS's generic per-example decoding costs about 30 us of Python per record
-  # (2 s for the train split); parsing the protos directly is 3x faster.
-  # pylint: disable-next=g-import-not-at-top
-  from tensorflow_datasets.proto import tf_example_pb2
-  parse = tf_example_pb2.Example.FromString
-  images, factors = [], []
-  labels = np.empty(len(records), np.int32)
-  try:
-    for i, record in enumerate(records):
-      feature = parse(record).features.feature
-      images.append(feature["image"].bytes_list.value[0])
-      labels[i] = feature["label"].int64_list.value[0]
-      if dataset.factors:
-        factors.append(feature["factors"].bytes_list.value[0])
-  except (IndexError, ValueError) as e:
-    raise UsageError(f"{where} holds malformed records; delete it and"
-                     " prepare again") from e
-  # A bytearray makes the result writable.
-  pixels = bytearray(b"".join(images))
-  if len(pixels) != len(records) * np.prod(dataset.shape):
-    raise UsageError(f"{where} holds images of the wrong size; delete it and"
-                     " prepare again")
-  out = {
-      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *dataset.shape),
-      "label": labels,
-  }
-  if dataset.factors:
-    indices = b"".join(factors)
-    if len(indices) != len(records) * len(dataset.factors):
-      raise UsageError(f"{where} holds factors of the wrong size; delete it and prepare again")
-    out["factors"] = np.frombuffer(indices, np.uint8).reshape(len(records), -1).astype(np.int32)
-  return out

@@ -1,4 +1,5 @@
-"""The one training loop: on-device batches, logging, eval, checkpoints, exact resume, NaN stop."""
+"""The one training loop: on-device or streamed batches, logging, eval, checkpoints, exact resume,
+NaN stop."""
 
 import dataclasses
 import functools
@@ -15,7 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxunsup.errors import UsageError
-from jaxunsup.train import checkpoint, compiled, files, parallel, workdir as workdir_lib
+from jaxunsup.train import checkpoint, compiled, files, parallel, stream, workdir as workdir_lib
 from jaxunsup.train.metrics_writer import MetricWriter
 
 # Streams of randomness derived from the seed; a step's key is fold_in(stream, step).
@@ -156,6 +157,50 @@ def _segment_runner(train_step, batch_size, device_loop, mesh, prepare) -> Calla
   return run_segment
 
 
+def make_stream_runner(train_step: Callable, mesh: jax.sharding.Mesh | None = None,
+                       prepare: Callable = _as_stored) -> Callable:
+  """A runner of consecutive steps [start, stop) fed by the streaming pipeline: (state, batches,
+  step_key, start, stop) -> (state, mean of each metric), where `batches` yields this process's
+  rows of each step's batch (train/stream.py). One jitted step per batch, the batch laid over the
+  mesh as the on-device pipeline lays it, so both pipelines run the same computation."""
+  return compiled.once(("stream_runner", train_step, mesh, prepare),
+                       lambda: _stream_runner(train_step, mesh, prepare))
+
+
+def _stream_runner(train_step, mesh, prepare) -> Callable:
+  spmd = not parallel.is_single(mesh)
+
+  @functools.partial(jax.jit, donate_argnums=(0, 1))
+  def one_step(state, sums, batch, step_key, step):
+    batch = prepare(batch)
+    if spmd:
+      batch = parallel.constrain_batch(mesh, batch)
+    state, metrics = train_step(state, batch, jax.random.fold_in(step_key, step))
+    state = parallel.constrain_state(mesh, state) if spmd else state
+    return state, jax.tree.map(jnp.add, sums, metrics)
+
+  def put(batch):
+    if not spmd:
+      return jax.device_put(batch, jax.local_devices()[0])
+    sharding = jax.sharding.NamedSharding(mesh, parallel.BATCH)
+    return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v)) for k, v in batch.items()}
+
+  shapes = {}  # metric shapes, traced once
+
+  def run_segment(state, batches, step_key, start, stop):
+    sums = None
+    for step in range(int(start), int(stop)):
+      batch = put(next(batches))
+      if not shapes:
+        shapes["metrics"] = jax.eval_shape(lambda s, b: train_step(s, prepare(b), step_key)[1], state, batch)
+      if sums is None:
+        sums = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes["metrics"])
+      state, sums = one_step(state, sums, batch, step_key, jnp.asarray(step, jnp.int32))
+    return state, jax.tree.map(lambda v: v / (int(stop) - int(start)), sums)
+
+  return run_segment
+
+
 @functools.partial(jax.jit, static_argnums=2)
 def epoch_permutation(data_key: jax.Array, epoch: int, n: int) -> jnp.ndarray:
   """The example order of one epoch, a function of (seed, epoch) only, so resume replays it."""
@@ -179,22 +224,29 @@ def _next_stop(step: int, total: int, steps_per_epoch: int, tc) -> int:
   return min(stops)
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, task: Task,
-          train_data: Mapping[str, np.ndarray]) -> LoopResult:
+def train(config: ml_collections.ConfigDict, workdir: str, task: Task, train_data) -> LoopResult:
   """Runs `task` for `config.train.steps` steps in `workdir`, resuming from its last checkpoint.
 
   `train_data` holds arrays of N examples each, such as "image" (uint8 N x H x W x C) and "label"
-  (N), or "ids" (int32 N x T) for text; it lives on the device whole (on every device of the
-  config's `mesh`, each of which takes its slice of every batch).
+  (N), or "ids" (int32 N x T) for text, or is a reader of a prepared split (`data.open_split`).
+  `config.data.pipeline` says how batches reach the device (train/stream.py): `device` keeps the
+  data whole on the device (on every device of the config's `mesh`, each of which takes its slice
+  of every batch); `stream` reads each batch on the host; `auto` streams readers, and arrays
+  too large for the device.
   """
   tc = config.train
-  n = len(next(iter(train_data.values())))
+  data_cfg = config.get("data") or ml_collections.ConfigDict()
+  stream.check(data_cfg)
+  source = stream.ArraySource(train_data) if isinstance(train_data, Mapping) else train_data
+  n = len(source)
   per_step = task.examples_per_step or tc.batch_size
   validate(tc, n, per_step)
   mesh = parallel.make_mesh(config.get("mesh"))
   parallel.check_batch(mesh, per_step, "a step's examples (train.batch_size)")
+  if not stream.streams(data_cfg, source):
+    source = source.arrays if isinstance(source, stream.ArraySource) else source.read(np.arange(n))
   with files.workdir_lock(workdir):
-    return _train(config, workdir, task, train_data, mesh, n, per_step)
+    return _train(config, workdir, task, source, mesh, n, per_step)
 
 
 def _train(config, workdir, task, train_data, mesh, n: int, per_step: int) -> LoopResult:
@@ -222,11 +274,22 @@ def _train(config, workdir, task, train_data, mesh, n: int, per_step: int) -> Lo
   # Placed whether fresh or restored: a mix of committed and uncommitted arrays (a restored encoder
   # under a fresh head) would compile the step once more.
   mesh = None if parallel.is_single(mesh) else mesh
-  state, data = parallel.place(mesh, state, {k: np.asarray(v) for k, v in train_data.items()})
+  streaming = not isinstance(train_data, Mapping)
+  if streaming:  # only the state goes to the device; batches follow step by step
+    state, _ = parallel.place(mesh, state, {})
+    data_cfg = config.data
+    batches = stream.Batches(train_data, config.seed, per_step, start, tc.steps, data_cfg.get("workers", 0),
+                             data_cfg.get("prefetch", 2), shard=(jax.process_index(), jax.process_count()))
+    run_streamed = make_stream_runner(task.train_step, mesh, task.prepare)
+    run_segment = lambda state, data, perm, key, a, b: run_streamed(state, batches, key, a, b)
+    data = None
+  else:
+    batches = None
+    state, data = parallel.place(mesh, state, {k: np.asarray(v) for k, v in train_data.items()})
+    run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh,
+                                      task.prepare)
   # Evaluation and the caller see the state on one device, whatever the mesh.
   local = (lambda s: s) if mesh is None else functools.partial(parallel.to_local, mesh)
-  run_segment = make_segment_runner(task.train_step, per_step, on_device_loop(tc.get("loop", "auto")), mesh,
-                                    task.prepare)
   steps_per_epoch = n // per_step
   epoch, perm, pending = -1, None, []
   bar = tqdm(total=tc.steps, initial=start, desc=os.path.basename(os.path.normpath(workdir)),
@@ -235,7 +298,7 @@ def _train(config, workdir, task, train_data, mesh, n: int, per_step: int) -> Lo
   step = start
   try:
     while step < tc.steps:
-      if step // steps_per_epoch != epoch:
+      if step // steps_per_epoch != epoch and not streaming:
         epoch = step // steps_per_epoch
         perm = epoch_permutation(keys[DATA], epoch, n)
         if mesh is not None:
@@ -268,6 +331,8 @@ def _train(config, workdir, task, train_data, mesh, n: int, per_step: int) -> Lo
   finally:
     bar.close()
     writer.close()
+    if batches is not None:
+      batches.close()
   state = local(jax.block_until_ready(state))
   total = elapsed + time.perf_counter() - t0
   return LoopResult(state=state, steps=tc.steps, train_seconds=total, resumed_from=start)

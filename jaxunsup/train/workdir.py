@@ -18,6 +18,17 @@ def config_to_json(config: ml_collections.ConfigDict) -> dict:
 
 
 _MISSING = "<missing>"
+# How batches reach the device: both pipelines train the same steps on the same batches, so a run
+# may resume under another one, and runs older than these fields match whatever they say.
+EXECUTION_ONLY = {"data": ("pipeline", "workers", "prefetch")}
+
+
+def _without_execution_fields(config: dict) -> dict:
+  out = dict(config)
+  for block, names in EXECUTION_ONLY.items():
+    if isinstance(out.get(block), dict):
+      out[block] = {k: v for k, v in out[block].items() if k not in names}
+  return out
 
 
 def _differences(a: Any, b: Any, prefix: str = "", defaults: Any = _MISSING) -> list:
@@ -49,7 +60,7 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
       saved = json.load(f)
   except (OSError, ValueError) as e:
     raise UsageError(f"cannot read {path} ({e}); use a new --workdir") from None
-  diffs = _differences(config_to_json(config), saved, "",
+  diffs = _differences(_without_execution_fields(config_to_json(config)), _without_execution_fields(saved), "",
                        config_to_json(defaults) if defaults is not None else _MISSING)
   if diffs:
     shown = "; ".join(diffs[:3]) + (" ..." if len(diffs) > 3 else "")

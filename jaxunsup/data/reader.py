@@ -1,0 +1,69 @@
+"""Image records decoded into arrays, whole splits (`load`) or a batch at a time (`SplitReader`)."""
+
+import numpy as np
+
+from jaxunsup.data import specs
+from jaxunsup.errors import UsageError
+
+
+class SplitReader:
+  """Random access to a prepared image split: `read(indices)` decodes just those records, as
+  `load` decodes all of them. It pickles without its open files, so the input pipeline's worker
+  processes each open their own."""
+
+  def __init__(self, name: str, split: str, data_dir: str | None, spec: specs.DatasetSpec, size: int):
+    self.name, self.split, self.data_dir, self.spec, self._size = name, split, data_dir, spec, size
+    self._source = None
+
+  def __len__(self) -> int:
+    return self._size
+
+  def __getstate__(self) -> dict:
+    return {**self.__dict__, "_source": None}
+
+  def read(self, indices) -> dict:
+    """{"image": uint8 (B, H, W, C), "label": int32 (B,)[, "factors"]} of records `indices`."""
+    from jaxunsup import data  # pylint: disable=g-import-not-at-top  (data imports this module)
+    if self._source is None:
+      self._source, self._where = data._data_source(self.name, self.split, self.data_dir)[1:]  # pylint: disable=protected-access
+    try:
+      records = self._source.__getitems__([int(i) for i in indices])
+    except Exception as e:  # pylint: disable=broad-except
+      raise data._damaged(self.name, self.split, self._where, self.data_dir, e) from None  # pylint: disable=protected-access
+    return decode_image_records(records, self.spec, self._where)
+
+
+def decode_image_records(records, dataset: specs.DatasetSpec, where) -> dict:
+  """Decodes raw tf.Example records of (image bytes, label[, factor bytes]) into arrays."""
+  # TFDS's generic per-example decoding costs about 30 us of Python per record
+  # (2 s for the train split); parsing the protos directly is 3x faster.
+  # pylint: disable-next=g-import-not-at-top
+  from tensorflow_datasets.proto import tf_example_pb2
+  parse = tf_example_pb2.Example.FromString
+  images, factors = [], []
+  labels = np.empty(len(records), np.int32)
+  try:
+    for i, record in enumerate(records):
+      feature = parse(record).features.feature
+      images.append(feature["image"].bytes_list.value[0])
+      labels[i] = feature["label"].int64_list.value[0]
+      if dataset.factors:
+        factors.append(feature["factors"].bytes_list.value[0])
+  except (IndexError, ValueError) as e:
+    raise UsageError(f"{where} holds malformed records; delete it and"
+                     " prepare again") from e
+  # A bytearray makes the result writable.
+  pixels = bytearray(b"".join(images))
+  if len(pixels) != len(records) * np.prod(dataset.shape):
+    raise UsageError(f"{where} holds images of the wrong size; delete it and"
+                     " prepare again")
+  out = {
+      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *dataset.shape),
+      "label": labels,
+  }
+  if dataset.factors:
+    indices = b"".join(factors)
+    if len(indices) != len(records) * len(dataset.factors):
+      raise UsageError(f"{where} holds factors of the wrong size; delete it and prepare again")
+    out["factors"] = np.frombuffer(indices, np.uint8).reshape(len(records), -1).astype(np.int32)
+  return out
