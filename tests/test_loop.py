@@ -99,10 +99,13 @@ def test_streamed_batches_train_exactly_what_the_device_gathers(tmp_path, worker
 
 
 def test_a_prepared_split_streams_record_by_record(tmp_path):
-  """A reader of the real MNIST train split, streamed, against its arrays whole on the device."""
+  """A reader of the real MNIST train split, streamed, against its arrays whole on the device; under
+  `auto` it fits, so it would be read whole."""
   config, task, _ = _setup(steps=6, checkpoint_every=6, eval_every=6)
   reader = data.open_split("mnist", "train")
-  assert config.data.pipeline == "auto" and stream.streams(config.data, reader)
+  assert config.data.pipeline == "auto" and not stream.streams(config.data, reader)  # 47 MB fits
+  assert stream.source_bytes(reader) == 60000 * 28 * 28 + 60000 * 4
+  config.data.pipeline = "stream"
   streamed = loop.train(config, str(tmp_path / "stream"), task, reader)
   config.data.pipeline = "device"
   whole = data.load("mnist", "train")

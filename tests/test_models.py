@@ -66,3 +66,47 @@ def test_patch_conv_is_nn_conv(shape, kernel, stride):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
                jax.jit(jax.grad(lambda p: penalty(ref, p)))(params),
                jax.jit(jax.grad(lambda p: penalty(ours, p)))(params))  # jit: one compile, not one per op
+
+
+def test_stage_widths_keep_small_images_and_deepen_large_ones():
+  from jaxunsup.models.layers import stage_widths
+  assert stage_widths((32, 64), 28) == (32, 64)   # 28 -> 14 -> 7
+  assert stage_widths((32, 64), 32) == (32, 64)   # 32 -> 16 -> 8
+  assert stage_widths((32, 64), 64) == (32, 64, 128)
+  assert stage_widths((32, 64), 128) == (32, 64, 128, 256)
+  assert stage_widths((8, 16, 32), 28) == (8, 16, 32)  # a longer list is kept as given
+
+
+@pytest.mark.parametrize("side", [28, 64])
+def test_conv_models_take_the_input_size(side):
+  """The conv autoencoder, the DCGAN pair and the evaluation classifier at 28 and 64 pixels: the
+  output has the input's shape and every map ends at most 8 wide before its Dense layer."""
+  from jaxunsup.eval.classifier import EvalNet
+  shape = (side, side, 3)
+  x = jnp.ones((2, *shape))
+  enc, dec = models.build_autoencoder(_model_cfg("conv"), shape)
+  enc_vars = enc.init(jax.random.key(0), x)
+  z = enc.apply(enc_vars, x)
+  assert dec.apply(dec.init(jax.random.key(1), z), z).shape == (2, *shape)
+  flat = enc_vars["params"]["Dense_0"]["kernel"].shape[0]
+  assert flat == (7 * 7 * 8 if side == 28 else 8 * 8 * 16)
+  cfg = ml_collections.ConfigDict(dict(hidden=(8,), gen_features=(16, 8), disc_features=(8, 16), gen_kernel=3,
+                                       gen_batch_norm=True, gen_upsampling="subpixel", disc_kernel=4,
+                                       disc_conv_impl="xla", spectral_norm=False, conditioning="projection"))
+  gen, disc = models.build_gan("dcgan", cfg, shape, 0)
+  noise = jnp.ones((2, 5))
+  gen_vars = gen.init(jax.random.key(2), noise)
+  fake, _ = gen.apply(gen_vars, noise, mutable=["batch_stats"])
+  assert fake.shape == (2, *shape)
+  assert disc.apply(disc.init(jax.random.key(3), fake), fake).shape == (2,)
+  logits, features = EvalNet(4).apply(EvalNet(4).init(jax.random.key(4), x), x)
+  assert logits.shape == (2, 4) and features.shape == (2, 128)
+
+
+def test_sizes_the_conv_stacks_cannot_take_are_usage_errors():
+  enc, dec = models.build_autoencoder(_model_cfg("conv"), (60, 60, 1))  # three doublings, 60 % 8 != 0
+  with pytest.raises(UsageError, match="divisible by 8, not 60x60"):
+    dec.init(jax.random.key(0), jnp.ones((1, 6)))
+  cfg = ml_collections.ConfigDict(dict(gen_features=(16, 8), conditioning="projection"))
+  with pytest.raises(UsageError, match="divisible by 8, not 60x60"):
+    models.build_gan("dcgan", cfg, (60, 60, 1), 0)

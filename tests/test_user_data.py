@@ -253,11 +253,12 @@ def test_bad_text_files(tmp_path, capsys, content, name, message):
 
 
 def test_experiments_train_on_a_prepared_folder(tmp_path, monkeypatch, capsys):
-  """The autoencoder smoke run on a labelled colour folder, and a GAN on an unlabelled one, which
-  trains and draws but has no evaluator to score it with."""
+  """64x64 colour images through each family's smoke run: the conv autoencoder and the shared
+  encoder's pretraining and fine-tuning on a labelled folder, and DCGAN on an unlabelled one,
+  which trains and draws but has no evaluator to score it with."""
   monkeypatch.setenv("JAXUNSUP_DATA_DIR", str(tmp_path / "data"))
-  labelled_folder(str(tmp_path / "pets"), per_class=40, sizes=((30, 34),))
-  assert prepare(["folder", str(tmp_path / "pets"), "--name", "pets", "--size", "28",
+  labelled_folder(str(tmp_path / "pets"), per_class=40, sizes=((70, 66),))
+  assert prepare(["folder", str(tmp_path / "pets"), "--name", "pets", "--size", "64",
                   "--channels", "3"], capsys)[0] == 0
   out = run_script(os.path.join(REPO, "experiments", "autoencoder.py"),
                    f"--config={REPO}/experiments/configs/autoencoder.py:smoke",
@@ -267,10 +268,17 @@ def test_experiments_train_on_a_prepared_folder(tmp_path, monkeypatch, capsys):
   summary = json.loads((tmp_path / "ae" / "summary.json").read_text())
   assert summary["dataset"] == "pets" and np.isfinite(summary["test_mse"])
   assert (tmp_path / "ae" / "latent.png").exists()
+  out = run_script(os.path.join(REPO, "experiments", "pretrain_finetune.py"),
+                   f"--config={REPO}/experiments/configs/pretrain_finetune.py:smoke",
+                   f"--workdir={tmp_path / 'pf'}", "--config.data.name=pets",
+                   "--config.pretrain.objectives=('simclr',)", "--config.finetune.evaluations=('finetune',)",
+                   "--config.finetune.seeds=(0,)")
+  assert out.returncode == 0, out.stderr
+  assert (tmp_path / "pf" / "summary.json").exists()
 
   os.makedirs(tmp_path / "flat")
   for i in range(40):
-    _save(str(tmp_path / "flat" / f"{i}.png"), 6 * i, size=(28, 28))
+    _save(str(tmp_path / "flat" / f"{i}.png"), (6 * i, 3 * i, 255 - 6 * i), size=(64, 64), mode="RGB")
   assert prepare(["folder", str(tmp_path / "flat"), "--name", "flat"], capsys)[0] == 0
   out = run_script(os.path.join(REPO, "experiments", "gan.py"),
                    f"--config={REPO}/experiments/configs/gan.py:smoke", f"--workdir={tmp_path / 'gan'}",

@@ -55,6 +55,7 @@ def base() -> ml_collections.ConfigDict:
       "iw_chunk": 250, "iw_batch": 100,
       "binarize_seed": 0,      # the fixed binarization of the VAE's test set
       "num_samples": 10000,    # VAE samples written to samples.npy
+      "pca_examples": 60000,   # train images the PCA baseline is fitted on (the first ones)
   })
   return c
 

@@ -36,7 +36,7 @@ from jaxunsup.errors import UsageError
 
 __all__ = [
     "DATASETS", "SPLITS", "TEXT_DATASETS", "DatasetSpec", "TextSpec",
-    "default_data_dir", "load", "load_splits", "num_classes", "prepare", "spec",
+    "default_data_dir", "load", "load_splits", "open_splits", "num_classes", "prepare", "spec",
     "text_spec", "check_name", "require_labels", "identity", "InputSpec", "input_spec", "text_input_spec", "model_inputs", "open_split",
 ]
 
@@ -197,6 +197,14 @@ def load_splits(data_cfg) -> tuple:
   spec(data_cfg.name)  # an image dataset
   prepare(data_cfg.name, source_dir=data_cfg.source_dir or None)
   return load(data_cfg.name, "train"), load(data_cfg.name, "test")
+
+
+def open_splits(data_cfg) -> tuple:
+  """As `load_splits`, but the train split as a reader (`open_split`): the training loop reads it
+  whole or streams it as `data.pipeline` says, and the recipe reads the samples it evaluates on."""
+  spec(data_cfg.name)
+  prepare(data_cfg.name, source_dir=data_cfg.source_dir or None)
+  return open_split(data_cfg.name, "train"), load(data_cfg.name, "test")
 
 
 def check_name(name: str, data_dir: str | None = None) -> None:

@@ -24,6 +24,7 @@ import optax
 from jaxunsup import data as data_lib
 from jaxunsup.errors import UsageError
 from jaxunsup.data.specs import model_inputs
+from jaxunsup.models.layers import stage_widths
 from jaxunsup.train import files, loop
 from jaxunsup.train.state import TrainState
 
@@ -33,13 +34,15 @@ SEED, BATCH, EPOCHS, LEARNING_RATE = 0, 128, 3, 1e-3
 
 
 class EvalNet(nn.Module):
-  """Two stride-2 convs and a 128-unit ReLU layer (the features), then the class logits."""
+  """Two stride-2 convs (more for images larger than 32 pixels, see `stage_widths`) and a 128-unit
+  ReLU layer (the features), then the class logits."""
   num_classes: int
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jnp.ndarray) -> tuple:
-    h = nn.relu(nn.Conv(32, (3, 3), strides=(2, 2))(x_BxHxWxC))
-    h = nn.relu(nn.Conv(64, (3, 3), strides=(2, 2))(h))
+    h = x_BxHxWxC
+    for width in stage_widths((32, 64), max(h.shape[1:3])):
+      h = nn.relu(nn.Conv(width, (3, 3), strides=(2, 2))(h))
     features = nn.relu(nn.Dense(128)(h.reshape((h.shape[0], -1))))
     return nn.Dense(self.num_classes)(features), features
 

@@ -20,15 +20,27 @@ class PCA:
 
 
 def fit(x_NxP: np.ndarray, dim: int) -> PCA:
-  """Top-`dim` principal axes of `x`, from the eigendecomposition of its covariance (float64)."""
+  """Top-`dim` principal axes of `x`, from the eigendecomposition of its covariance (float64).
+
+  With fewer points than values (N < P, say a few thousand 64x64 colour images) the N x N Gram
+  matrix gives the same axes at a fraction of the P x P cost; axes beyond the points' span
+  (eigenvalue 0) are dropped, since they reconstruct nothing.
+  """
   x = np.asarray(x_NxP, np.float64)
   if not 1 <= dim <= x.shape[1]:
     raise ValueError(f"PCA dimension {dim} must be in [1, {x.shape[1]}]")
   mean_P = x.mean(0)
   centred = x - mean_P
-  eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
-  order = np.argsort(eigvals)[::-1][:dim]
-  components = eigvecs[:, order].T
+  if len(x) < x.shape[1]:
+    eigvals, eigvecs = np.linalg.eigh(centred @ centred.T)
+    order = np.argsort(eigvals)[::-1][:dim]
+    order = order[eigvals[order] > 1e-9 * max(eigvals.max(), 1e-300)]
+    components = (centred.T @ eigvecs[:, order] / np.sqrt(eigvals[order])).T
+    dim = len(order)
+  else:
+    eigvals, eigvecs = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(eigvals)[::-1][:dim]
+    components = eigvecs[:, order].T
   # eigh fixes no sign; make the largest entry of each axis positive so results are reproducible.
   signs = np.sign(components[np.arange(dim), np.abs(components).argmax(1)])
   return PCA(mean_P, components * signs[:, None])

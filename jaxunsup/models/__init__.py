@@ -7,7 +7,7 @@ import ml_collections
 from jaxunsup.errors import UsageError
 from jaxunsup.models.conv import ConvDecoder, ConvEncoder
 from jaxunsup.models.gan import (CONDITIONINGS, CONV_IMPLS, UPSAMPLINGS, DCDiscriminator, DCGenerator,
-                                 MLPDiscriminator, MLPGenerator)
+                                 MLPDiscriminator, MLPGenerator, generator_widths)
 from jaxunsup.models.mlp import MLPDecoder, MLPEncoder
 from jaxunsup.models.text import CELLS, ConvTextEncoder, RecurrentEncoder
 
@@ -58,9 +58,12 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
     return (MLPGenerator(hidden, shape, num_classes),
             MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning, model_cfg.spectral_norm))
   gen_features = tuple(model_cfg.gen_features)
-  if len(gen_features) != 2 or shape[0] % 4 or shape[1] % 4:
-    raise UsageError(f"dcgan needs two model.gen_features and an image side divisible by 4, got "
-                     f"{gen_features} and {shape}")
+  if len(gen_features) != 2:
+    raise UsageError(f"dcgan needs two model.gen_features, got {gen_features}")
+  doublings = len(generator_widths(gen_features, shape))
+  if shape[0] % 2 ** doublings or shape[1] % 2 ** doublings:
+    raise UsageError(f"dcgan's generator doubles its first map {doublings} times, so the image sides must be "
+                     f"divisible by {2 ** doublings}, not {shape[0]}x{shape[1]}; prepare the data with another --size")
   if model_cfg.gen_upsampling not in UPSAMPLINGS:
     raise UsageError(f"unknown model.gen_upsampling {model_cfg.gen_upsampling!r}; "
                      f"choose one of {', '.join(UPSAMPLINGS)}")

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxunsup.models.layers import PatchConv, SubPixelUpsample
+from jaxunsup.models.layers import PatchConv, SubPixelUpsample, stage_widths
 
 CONDITIONINGS = ("projection", "concat")
 UPSAMPLINGS = ("subpixel", "transposed")
@@ -86,13 +86,14 @@ class MLPDiscriminator(nn.Module):
 
 
 class DCGenerator(nn.Module):
-  """z -> Dense to a (H/4 x W/4) map -> two sub-pixel doublings -> tanh image (Radford et al. 2016).
+  """z -> Dense to a (H/4 x W/4) map -> two sub-pixel doublings -> tanh image (Radford et al. 2016);
+  images larger than 32 pixels start from a smaller map with more doublings (`stage_widths`).
 
   Batch norm after the Dense layer and the first doubling, as in DCGAN. Sub-pixel upsampling
   (conv to 4C channels, then depth-to-space) stands in for stride-2 transposed convs: the same
   family of functions, and much faster to train on XLA's CPU backend (see models/layers.py).
   """
-  features: Sequence[int]          # channels at H/4, then at H/2
+  features: Sequence[int]          # channels at H/4, then at H/2 (at 28 and 32 pixels)
   image_shape: Sequence[int]
   num_classes: int = 0
   kernel_size: int = 3
@@ -108,14 +109,24 @@ class DCGenerator(nn.Module):
       up = lambda f: SubPixelUpsample(f, self.kernel_size)
     else:
       up = lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME")
-    h = nn.Dense((height // 4) * (width // 4) * self.features[0])(_with_label(z_BxD, labels_B, self.num_classes))
-    h = nn.relu(norm(h)).reshape((z_BxD.shape[0], height // 4, width // 4, self.features[0]))
-    h = nn.relu(norm(up(self.features[1])(h)))
+    features = generator_widths(self.features, self.image_shape)
+    scale = 2 ** len(features)
+    h = nn.Dense((height // scale) * (width // scale) * features[0])(_with_label(z_BxD, labels_B, self.num_classes))
+    h = nn.relu(norm(h)).reshape((z_BxD.shape[0], height // scale, width // scale, features[0]))
+    for f in features[1:]:
+      h = nn.relu(norm(up(f)(h)))
     return jnp.tanh(up(channels)(h))
 
 
+def generator_widths(features: Sequence[int], image_shape: Sequence[int]) -> tuple:
+  """The generator's channels from its first map upwards, one doubling each: `features` at 28 and
+  32 pixels, with doubled-width stages in front for larger images (the discriminator's, mirrored)."""
+  return stage_widths(tuple(features)[::-1], max(image_shape[:2]))[::-1]
+
+
 class DCDiscriminator(nn.Module):
-  """Two stride-2 convs with leaky ReLU, then one score; no batch norm, so WGAN-GP can use it."""
+  """Stride-2 convs with leaky ReLU (two at 28 and 32 pixels, more for larger images, see
+  `stage_widths`), then one score; no batch norm, so WGAN-GP can use it."""
   features: Sequence[int]
   num_classes: int = 0
   conditioning: str = "projection"
@@ -131,7 +142,7 @@ class DCDiscriminator(nn.Module):
       onehot = jax.nn.one_hot(labels_B, self.num_classes, dtype=h.dtype)
       h = jnp.concatenate([h, jnp.broadcast_to(onehot[:, None, None, :], (b, height, width, self.num_classes))], -1)
     k = self.kernel_size
-    for i, f in enumerate(self.features):
+    for i, f in enumerate(stage_widths(self.features, max(h.shape[1:3]))):
       # one name for both implementations, so their parameters are interchangeable
       conv = PatchConv(f, k, 2, name=f"Conv_{i}") if self.conv_impl == "patches" else \
           nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}")

@@ -16,6 +16,25 @@ def activation_fn(name: str):
   return _ACTIVATIONS[name]
 
 
+# Conv stacks halve the image until its map is at most this wide: 28 and 32-pixel images reach 7
+# and 8 after the two stages the configs list; larger inputs get more stages (`stage_widths`).
+SMALLEST_MAP = 8
+
+
+def stage_widths(widths, side: int) -> tuple:
+  """The widths of a stack of halving stages for an input `side` pixels wide: `widths` as given,
+  then, while the map is still wider than `SMALLEST_MAP`, one more stage of twice the last width.
+  So a config written for 28x28 builds the same network there and a deeper one at 64x64 (three
+  stages to 8x8) instead of flattening a 16x16 map into its first Dense layer."""
+  widths = list(widths)
+  for _ in widths:
+    side = -(-side // 2)
+  while side > SMALLEST_MAP:
+    widths.append(widths[-1] * 2)
+    side = -(-side // 2)
+  return tuple(widths)
+
+
 def depth_to_space(x_BxHxWxC: jnp.ndarray, block: int) -> jnp.ndarray:
   """Rearranges channel blocks into space: (B, H, W, C*r*r) -> (B, H*r, W*r, C)."""
   b, h, w, c = x_BxHxWxC.shape

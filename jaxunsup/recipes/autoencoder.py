@@ -58,10 +58,11 @@ def write_figures(workdir: str, model: trained.Model, x_test: np.ndarray, labels
                   f"{name}: samples (Bernoulli means)")
 
 
-def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train: dict) -> dict:
+def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train) -> dict:
   """For Gaussian-posterior objectives: each latent's mean KL on the test set, a traversal figure
   with a row per latent (most informative first, at most 10), and on datasets with known factors
-  MIG and DCI of the posterior means of the train images. Returns the summary's entries."""
+  MIG and DCI of the posterior means of the train images (`train`: arrays or a split's reader).
+  Returns the summary's entries."""
   if model.parts.latent_kl is None:
     return {}
   kl_D = np.mean(map_in_chunks(lambda xb: model.parts.latent_kl(model.state, xb), x_test), axis=0)
@@ -72,7 +73,8 @@ def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train: 
                       [f"z{d} KL {kl_D[d]:.2f}" for d in order],
                       f"{name}: latent traversals, -3..3 (rows by test KL)")
   out = {"latent_kl": kl_D.round(4).tolist(), "active_latents": int(np.sum(kl_D > 0.01))}
-  if "factors" in train:
+  if data_lib.spec(model.config.data.name).factors:
+    train = train if isinstance(train, dict) else train.read(np.arange(len(train)))
     codes_NxD = model.encode(train["image"].astype(np.float32) / 255.0)
     if np.isfinite(codes_NxD).all():
       out.update(disentanglement.scores(codes_NxD, train["factors"], seed=model.config.seed))
@@ -84,7 +86,7 @@ def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train: 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains the configured autoencoder in `workdir` (resuming if possible); returns the summary."""
   objective = check(config)  # validate names before touching data or the workdir
-  train, test = data_lib.load_splits(config.data)
+  train, test = data_lib.open_splits(config.data)  # the train split read whole or streamed
   spec = data_lib.input_spec(config.data.name)
   image_shape = spec.shape
   x_test = test["image"].astype(np.float32) / 255.0
@@ -96,7 +98,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     recon = model.reconstruct(x_test)
     test_mse = float(np.mean(np.square(recon - x_test)))
     pixels = int(np.prod(image_shape))
-    x_train = train["image"].reshape((len(train["image"]), -1)).astype(np.float32) / 255.0
+    sample = train.read(np.arange(min(len(train), config.eval.pca_examples)))["image"]
+    x_train = sample.reshape((len(sample), -1)).astype(np.float32) / 255.0
     pca_mse = pca_lib.reconstruction_mse(x_train, x_test.reshape((len(x_test), -1)), config.model.latent_dim)
     summary = {"dataset": config.data.name, "model": config.model.name,
                "latent_dim": config.model.latent_dim, "steps": result.steps,

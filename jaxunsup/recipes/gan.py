@@ -94,7 +94,7 @@ def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_n
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains the configured GAN in `workdir` (resuming if possible), scores it, returns the summary."""
   objective = check(config)  # validate before touching data or the workdir
-  train, _ = data_lib.load_splits(config.data)
+  train, _ = data_lib.open_splits(config.data)  # read whole or streamed, as data.pipeline says
   spec = data_lib.input_spec(config.data.name)
   scorer = scorer_for(config)
   task = make_task(config, spec, scorer, workdir)

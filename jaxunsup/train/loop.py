@@ -231,8 +231,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, task: Task, train_dat
   (N), or "ids" (int32 N x T) for text, or is a reader of a prepared split (`data.open_split`).
   `config.data.pipeline` says how batches reach the device (train/stream.py): `device` keeps the
   data whole on the device (on every device of the config's `mesh`, each of which takes its slice
-  of every batch); `stream` reads each batch on the host; `auto` streams readers, and arrays
-  too large for the device.
+  of every batch); `stream` reads each batch on the host; `auto` streams what would not fit a
+  quarter of the device's memory (`stream.AUTO_SHARE`) and holds the rest whole.
   """
   tc = config.train
   data_cfg = config.get("data") or ml_collections.ConfigDict()

@@ -65,10 +65,11 @@ def check(data_cfg) -> None:
 
 
 def streams(data_cfg, source) -> bool:
-  """Whether a run of `data_cfg` streams `source` (see `AUTO_SHARE` for `auto`)."""
+  """Whether a run of `data_cfg` streams `source`: under `auto`, when the whole source would take
+  more than `AUTO_SHARE` of one device's memory (a reader that fits is read whole instead)."""
   pipeline = data_cfg.get("pipeline", "auto")
   if pipeline == "auto":
-    return not isinstance(source, ArraySource) or source_bytes(source) > AUTO_SHARE * device_bytes()
+    return source_bytes(source) > AUTO_SHARE * device_bytes()
   return pipeline == "stream"
 
 
