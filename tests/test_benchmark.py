@@ -53,6 +53,21 @@ def test_scaling_rows_on_two_simulated_devices(tmp_path):
   assert result["scaling"][0]["speedup"] == 1.0
 
 
+def test_pipeline_rows_time_real_data_on_the_device_and_streamed(tmp_path):
+  proc = _run(f"--workdir={tmp_path}", "--config.models=()", "--config.pipeline_models=('autoencoder/mlp',)",
+              "--config.pipelines=('device','stream','stream:1')", process=True)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  with open(tmp_path / "benchmark.json") as f:
+    result = json.load(f)
+  assert result["rows"] == [] and [r["pipeline"] for r in result["pipelines"]] == ["device", "stream", "stream:1"]
+  for r in result["pipelines"]:
+    assert r["dataset"] == "mnist" and r["min_ms"] <= r["ms_per_step"] <= r["max_ms"]
+    assert r["data_mb"] == pytest.approx(60000 * (28 * 28 + 4) / 2 ** 20) and r["peak_rss_mb"] > r["data_mb"]
+  assert result["pipelines"][0]["relative_to_device"] == 1.0
+  assert result["pipelines"][2]["worker_peak_rss_mb"] > 0  # the worker process ran and ended
+  assert "| autoencoder/mlp | mnist | stream:1 | 64 |" in (tmp_path / "benchmark.md").read_text()
+
+
 @pytest.mark.parametrize("kind,expected", [("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"),
                                            ("NVIDIA H200", "H200"), ("NVIDIA H100 NVL", None), ("Tesla T4", None)])
 def test_gpu_device_kinds_map_to_their_datasheet_peaks(kind, expected):
@@ -88,6 +103,9 @@ def test_bfloat16_rows_compare_the_loss_with_float32():
     (["--config.mesh.data=4"], 1, "mesh data=4 x fsdp=1 needs 4 devices but 1 are present"),
     (["--config.batch_sizes=(15,)"], 2, "batch 15 is not divisible by the 2 devices of the mesh"),
     (["--config.dtype=float16"], 1, "unknown dtype 'float16'"),
+    (["--config.pipelines=('disk',)"], 1, "unknown pipeline 'disk'; choose device, stream or stream:N"),
+    (["--config.pipelines=('stream',)", "--config.pipeline_models=('autoencoder/conv:data.name=nowhere',)"], 1,
+     "unknown dataset 'nowhere'"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, devices, message):
   workdir = tmp_path / "bench"

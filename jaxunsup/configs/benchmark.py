@@ -8,6 +8,10 @@ Variants (`--config=experiments/configs/benchmark.py:VARIANT`):
   bfloat16     the default with bf16 compute (float32 params and optimizer state).
   batch_sweep  the MLP autoencoder and DCGAN over batch sizes 32 to 1024.
   gan_speed    DCGAN and WGAN-GP generator and critic variants against PyTorch, batch 128.
+  pipelines    the MLP and conv autoencoders on MNIST fed by each input pipeline: the data whole on
+               the device against streaming by threads and by 2 worker processes.
+  stream64     the conv autoencoder streaming a prepared 64x64 colour folder, `shapes64` (made by
+               experiments/synthetic_images.py), with peak memory beside the data's size.
   smoke        tiny models and windows; the tests run it.
 """
 
@@ -37,6 +41,11 @@ def base() -> ml_collections.ConfigDict:
   c.scaling = True            # time each model over 1, 2, 4, ... devices when there are several
   c.peers = True              # time the PyTorch references (experiments/peers/) when torch is there
   c.small = False             # tiny widths (the smoke variant): checks plumbing, not speed
+  # Input-pipeline rows: each of `pipeline_models` trained on its config's real dataset, fed by
+  # "device" (the train split whole on the device, batches gathered there), "stream" (batches read
+  # on the host by threads) or "stream:N" (by N worker processes); see train/stream.py.
+  c.pipelines = ()
+  c.pipeline_models = ("autoencoder/mlp", "autoencoder/conv")
   return c
 
 
@@ -67,6 +76,19 @@ def gan_speed(c):
   c.scaling = False
 
 
+def pipelines(c):
+  c.models = ("autoencoder/mlp", "autoencoder/conv")  # the same steps on resident synthetic data
+  c.pipelines = ("device", "stream", "stream:2")
+  c.epoch = c.scaling = c.peers = False
+
+
+def stream64(c):
+  c.models = ()
+  c.pipelines = ("stream", "stream:2")
+  c.pipeline_models = ("autoencoder/conv:data.name=shapes64",)
+  c.epoch = c.scaling = c.peers = False
+
+
 def smoke(c):
   """Seconds on CPU: small models, one short window each; the tests run it."""
   c.small = True
@@ -82,7 +104,8 @@ def smoke(c):
 ZERO_ALLOWED = ("warmup",)  # no untimed window: the first window pays for compilation
 
 VARIANTS = {"default": lambda c: None, "both_loops": both_loops, "bfloat16": bfloat16,
-            "batch_sweep": batch_sweep, "gan_speed": gan_speed, "smoke": smoke}
+            "batch_sweep": batch_sweep, "gan_speed": gan_speed, "pipelines": pipelines, "stream64": stream64,
+            "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -11,13 +11,16 @@ peak as PyTorch's matmul reaches it in the same run, and the MFU against that (X
 leaves bf16 tile units unused). With `dtype` bfloat16 each row also compares its loss after a
 few steps with float32's from the same init and batches. Optional rows: a full MNIST-sized epoch
 of the MLP autoencoder against its steps' pure compute, data-parallel scaling over 1, 2, 4, ...
-devices, and (from the launcher, which can import experiments/peers/) PyTorch eager peers.
+devices, the input pipelines (real data on the device against streamed from disk, with the
+process's peak memory), and (from the launcher, which can import experiments/peers/) PyTorch
+eager peers.
 """
 
 import ast
 import dataclasses
 import os
 import platform
+import resource
 from typing import Callable, Optional
 
 import jax
@@ -31,7 +34,7 @@ from jaxunsup import data as data_lib
 from jaxunsup.configs import benchmark as bench_configs, runs
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives import registry
-from jaxunsup.train import loop, parallel, precision
+from jaxunsup.train import loop, parallel, precision, stream
 
 IMAGE_SHAPE = (28, 28, 1)
 MNIST_TRAIN = 60000
@@ -63,6 +66,7 @@ class Model:
   train_step: Callable
   examples_per_step: int
   batch_size: int
+  dataset: str = "mnist"
 
 
 def model_names(models) -> list:
@@ -105,15 +109,19 @@ def build(name: str, batch_size: int, small: bool, dtype: str = "float32") -> Mo
   c.train.batch_size = batch_size or c.train.batch_size
   c.dtype = dtype
   parts = registry.build(family, objective, c, data_lib.input_spec(c.data.name))
-  return Model(name, parts.init, parts.train_step, parts.examples_per_step, c.train.batch_size)
+  return Model(name, parts.init, parts.train_step, parts.examples_per_step, c.train.batch_size, c.data.name)
 
 
 def check(config: ml_collections.ConfigDict) -> parallel.Mesh:
   """Every choice checked before anything is timed or written; returns the mesh of the main rows."""
   configs.check_values(config, bench_configs)
   precision.check(config.dtype)
-  if not config.models:
+  if not config.models and not config.pipelines:
     raise UsageError("the benchmark list (models) is empty")
+  for p in config.pipelines:
+    _pipeline_workers(p)
+  for name in config.pipeline_models if config.pipelines else ():
+    data_lib.check_name(build(name, 0, config.small, config.dtype).dataset)
   for mode in config.loops:
     if mode not in loop.LOOP_MODES:
       raise UsageError(f"unknown loop {mode!r}; choose one of {', '.join(loop.LOOP_MODES)}")
@@ -293,6 +301,81 @@ def time_peers(rows: list, config: ml_collections.ConfigDict, makers: dict) -> l
   return out
 
 
+def _pipeline_workers(pipeline: str) -> int | None:
+  """None for "device", the worker count for "stream" (0: threads) and "stream:N"."""
+  kind, _, workers = pipeline.partition(":")
+  if kind == "device" and not workers:
+    return None
+  if kind == "stream" and (not workers or workers.isdigit()):
+    return int(workers or 0)
+  raise UsageError(f"unknown pipeline {pipeline!r}; choose device, stream or stream:N (N worker processes)")
+
+
+def _peak_memory_mb() -> dict:
+  """Peak resident memory so far of this process, and of its finished children (the input
+  pipeline's worker processes), in MB (Linux reports KB)."""
+  return {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+          "workers": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def time_pipelines(config: ml_collections.ConfigDict) -> list:
+  """Each of `pipeline_models` on the train split of its config's dataset, fed by each pipeline of
+  `config.pipelines` in turn, window by window: "device" reads the split whole and gathers each
+  batch on the device (the loop's segment runner), "stream[:N]" reads each batch on the host (the
+  loop's stream runner). Rows carry ms per step, the ratio to the device pipeline where both ran,
+  the data's size and the peak memory after the row."""
+  rows = []
+  for name in config.pipeline_models:
+    model = build(name, 0, config.small, config.dtype)
+    reader = data_lib.open_split(model.dataset, "train")
+    per_step = model.examples_per_step
+    steps_per_epoch = len(reader) // per_step
+    if steps_per_epoch < config.window:
+      raise UsageError(f"{model.dataset}'s train split holds fewer than {config.window} steps of {per_step}")
+    total = config.window * (config.repeats + max(1, config.warmup))
+    device = jax.local_devices()[0]
+    windows, closers = {}, []
+    for pipeline in config.pipelines:
+      workers = _pipeline_workers(pipeline)
+      held = {"state": jax.device_put(model.init(jax.random.key(0)), device), "start": 0}
+      if workers is None:
+        data = jax.device_put(reader.read(np.arange(len(reader))), device)
+        perm = loop.epoch_permutation(jax.random.key(2), 0, len(reader))
+        run_segment = loop.make_segment_runner(model.train_step, per_step, False, None, data_lib.model_inputs)
+
+        def run_window(held=held, data=data, perm=perm, run_segment=run_segment):
+          s = held["start"] if held["start"] + config.window <= steps_per_epoch else 0  # within epoch 0
+          held["state"], metrics = run_segment(held["state"], data, perm, jax.random.key(1), s, s + config.window)
+          held["start"] = s + config.window
+          jax.block_until_ready(metrics)
+      else:
+        batches = stream.Batches(reader, 2, per_step, 0, total, workers, prefetch=2)
+        closers.append(batches.close)
+        run_stream = loop.make_stream_runner(model.train_step, None, data_lib.model_inputs)
+
+        def run_window(held=held, batches=batches, run_stream=run_stream):
+          s = held["start"]
+          held["state"], metrics = run_stream(held["state"], batches, jax.random.key(1), s, s + config.window)
+          held["start"] = s + config.window
+          jax.block_until_ready(metrics)
+      windows[pipeline] = run_window
+    try:
+      t = bench.time_interleaved(windows, config.window, config.repeats, max(1, config.warmup))
+    finally:
+      for close in closers:
+        close()
+    memory = _peak_memory_mb()
+    for pipeline in config.pipelines:
+      r = t[pipeline]
+      rows.append({"model": name, "dataset": model.dataset, "pipeline": pipeline, "batch_size": per_step,
+                   "ms_per_step": r["ms_per_step"], "min_ms": r["min_ms"], "max_ms": r["max_ms"],
+                   "steps_per_second": 1000 / r["ms_per_step"],
+                   "relative_to_device": t["device"]["ms_per_step"] / r["ms_per_step"] if "device" in t else None,
+                   "data_mb": stream.source_bytes(reader) / 2 ** 20, "peak_rss_mb": memory["self"],
+                   "worker_peak_rss_mb": memory["workers"]})
+  return rows
+
+
 def run(config: ml_collections.ConfigDict) -> dict:
   """Every row of the benchmark; the result is what benchmark.json holds."""
   mesh = check(config)
@@ -329,6 +412,8 @@ def run(config: ml_collections.ConfigDict) -> dict:
                                       jax.device_count())]
   else:
     result["scaling_note"] = f"{jax.device_count()} device(s): no scaling rows"
+  if config.pipelines:
+    result["pipelines"] = time_pipelines(config)
   return result
 
 
@@ -350,10 +435,11 @@ def markdown(result: dict) -> str:
   lines = [f"Device: {result['device']} x {result['device_count']} ({result['platform']}, "
            f"{result['cpu_count']} CPU cores), jax {result['jax']}, dtype {result['dtype']}. "
            f"Peak {_g(result['peak']['flops'])} FLOP/s ({result['peak']['source']})"
-           + (f"; the machine's peak {_g(machine['flops'])} FLOP/s ({machine['source']})." if machine else "."),
-           "", "| model | batch | loop | compile s | ms/step (median) | min | max | steps/s | samples/s "
-           "| GFLOP/step | achieved GFLOP/s | MFU |" + (" MFU, machine peak |" if machine else ""),
-           "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if machine else "")]
+           + (f"; the machine's peak {_g(machine['flops'])} FLOP/s ({machine['source']})." if machine else ".")]
+  if result["rows"]:
+    lines += ["", "| model | batch | loop | compile s | ms/step (median) | min | max | steps/s | samples/s "
+              "| GFLOP/step | achieved GFLOP/s | MFU |" + (" MFU, machine peak |" if machine else ""),
+              "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if machine else "")]
   pct = lambda v: f"{100 * v:.1f}%" if v is not None else "-"
   for r in result["rows"]:
     lines.append(f"| {r['model']} | {r['batch_size']} | {r['loop']} | {r['compile_seconds']:.2f} "
@@ -377,6 +463,15 @@ def markdown(result: dict) -> str:
               f"| {r['speedup']:.2f} |" for r in result["scaling"]]
   elif "scaling_note" in result:
     lines += ["", f"Scaling: {result['scaling_note']}."]
+  if result.get("pipelines"):
+    lines += ["", "Input pipelines: the train split on the device, or streamed from disk (train/stream.py); "
+              "peak memory is this process's so far, and its finished worker processes' largest.", "",
+              "| model | data | pipeline | batch | ms/step (median) | min | max | steps/s | speed vs device "
+              "| data MB | peak RSS MB | worker peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['dataset']} | {r['pipeline']} | {r['batch_size']} | {r['ms_per_step']:.2f} "
+              f"| {r['min_ms']:.2f} | {r['max_ms']:.2f} | {r['steps_per_second']:.1f} "
+              f"| {_g(r['relative_to_device'])} | {r['data_mb']:.0f} | {r['peak_rss_mb']:.0f} "
+              f"| {r['worker_peak_rss_mb']:.0f} |" for r in result["pipelines"]]
   if "peers" in result:
     lines += ["", f"PyTorch eager ({result['torch']}):", ""]
     if result["peers"]:
