@@ -76,16 +76,18 @@ def _summary(workdir):
     return {k: v for k, v in json.load(f).items() if k != "train_seconds"}
 
 
-def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
+@pytest.mark.parametrize("pipeline", ["device", "stream"])
+def test_two_processes_run_as_one_host_with_two_devices(tmp_path, pipeline):
   # The multi-host path on one machine: two processes of one CPU device each, joined by
-  # jax.distributed (gloo), against one process with two devices; both write one shared workdir.
+  # jax.distributed (gloo), against one process with two devices (data on the device); both write
+  # one shared workdir. Streaming, each process reads only its half of every batch.
   script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
   config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
   common = [sys.executable, script, f"--config={config}:smoke", "--config.mesh.data=-1"]
   env = xla_env()
   port = _free_port()
   procs = [subprocess.Popen(common + [f"--workdir={tmp_path / 'multi'}", f"--coordinator_address=localhost:{port}",
-                                      "--num_processes=2", f"--process_id={i}"],
+                                      "--num_processes=2", f"--process_id={i}", f"--config.data.pipeline={pipeline}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
   outs = [p.communicate(timeout=300) for p in procs]
   assert [p.returncode for p in procs] == [0, 0], outs[0][1][-2000:] + outs[1][1][-2000:]
