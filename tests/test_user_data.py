@@ -78,6 +78,18 @@ def test_same_command_is_a_no_op_and_other_data_never_overwrites(tmp_path, capsy
   assert data.prepare("pets", data_dir=root).endswith(user.VERSION)  # what experiments call
 
 
+def test_data_beyond_tfds_write_buffer_prepares_without_tensorflow(tmp_path, capsys, monkeypatch):
+  """TFDS spills a write buffer over its limit (1 GB) to files through TensorFlow, which is not
+  installed; a small limit stands in for a large folder."""
+  from tensorflow_datasets.core import shuffle
+  monkeypatch.setattr(shuffle, "MAX_MEM_BUFFER_SIZE", 1000)
+  src = labelled_folder(str(tmp_path / "pets"), sizes=((9, 9),))
+  root = str(tmp_path / "data")
+  assert prepare(["folder", src, "--name", "pets", "--data_dir", root], capsys)[0] == 0
+  assert len(data.load("pets", "train", root)["label"]) + len(data.load("pets", "test", root)["label"]) == 20
+  assert shuffle.MAX_MEM_BUFFER_SIZE == 1000  # restored
+
+
 def test_train_and_test_folders_fix_the_split(tmp_path, capsys):
   src = str(tmp_path / "digits")
   labelled_folder(os.path.join(src, "train"), per_class=4, classes=("x", "y"), sizes=((6, 6),))

@@ -169,6 +169,12 @@ def fingerprint(splits: dict) -> str:
   return digest.hexdigest()[:12]
 
 
+def _nbytes(splits: dict) -> int:
+  """About what the splits' records take serialised."""
+  return sum(values.nbytes if isinstance(values, np.ndarray) else sum(len(t.encode("utf-8")) for t in values)
+             for values, _ in splits.values()) + 64 * sum(len(labels) for _, labels in splits.values())
+
+
 def _store(rec: dict, root: str, splits: dict, start: float) -> str:
   """Writes the dataset, then its record; returns the dataset's folder."""
   from jaxunsup.train import files  # pylint: disable=g-import-not-at-top
@@ -176,12 +182,19 @@ def _store(rec: dict, root: str, splits: dict, start: float) -> str:
   rec = {**rec, "fingerprint": fingerprint(splits)}
   _remove_leftovers(root, name)
   b = builder(rec, root, splits)
+  # TFDS spills what it writes beyond 1 GB to temporary files through TensorFlow's file API, which
+  # is not installed; the data is in memory already, so let its write buffer hold all of it.
+  from tensorflow_datasets.core import shuffle  # pylint: disable=g-import-not-at-top
+  limit = shuffle.MAX_MEM_BUFFER_SIZE
+  shuffle.MAX_MEM_BUFFER_SIZE = max(limit, 2 * _nbytes(splits))
   try:
     tfds.display_progress_bar(False)
     b.download_and_prepare(file_format="array_record")
   except BaseException:  # a failure or an interrupt: leave nothing half-written behind
     _remove_leftovers(root, name)
     raise
+  finally:
+    shuffle.MAX_MEM_BUFFER_SIZE = limit
   files.write_json(os.path.join(root, name, RECORD), rec)
   classes = f"{len(rec['class_names'])} classes" if rec["class_names"] else "unlabelled"
   print(f"{name}: prepared in {b.data_dir} from {rec['source']}: {rec['train_examples']} train, "
