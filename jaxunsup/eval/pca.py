@@ -49,5 +49,8 @@ def fit(x_NxP: np.ndarray, dim: int) -> PCA:
 def reconstruction_mse(train_NxP: np.ndarray, test_NxP: np.ndarray, dim: int) -> float:
   """Mean squared error per value of test points reconstructed by the train split's PCA."""
   pca = fit(train_NxP, dim)
-  test = np.asarray(test_NxP, np.float64)
-  return float(np.mean(np.square(pca.decode(pca.encode(test)) - test)))
+  total = 0.0
+  for i in range(0, len(test_NxP), 1000):  # float64 copies of a chunk at a time, not of the split
+    test = np.asarray(test_NxP[i:i + 1000], np.float64)
+    total += float(np.sum(np.square(pca.decode(pca.encode(test)) - test)))
+  return total / np.size(test_NxP)
