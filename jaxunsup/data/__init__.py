@@ -140,12 +140,12 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
   "factors": int32 (N, F) where its spec names ground-truth factors (shapes);
   {"text": list of N str, "label": int32 (N,)} of a text one (label -1 where unlabelled)."""
   found, source, where = _data_source(name, split, data_dir)
+  if not isinstance(found, TextSpec):  # read in chunks: the raw records would double the memory
+    return reader.SplitReader(name, split, data_dir, found, len(source)).read(np.arange(len(source)))
   try:
     # One batched read of all records is far faster than indexing one by one.
     records = source.__getitems__(range(len(source)))
-    if isinstance(found, TextSpec):
-      return _decode_text_records(records, where)
-    return reader.decode_image_records(records, found, where)
+    return _decode_text_records(records, where)
   except UsageError:
     raise
   except Exception as e:  # array_record and protobuf raise many types for damaged files

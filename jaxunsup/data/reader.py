@@ -6,6 +6,10 @@ from jaxunsup.data import specs
 from jaxunsup.errors import UsageError
 
 
+# Records decoded per read of the source: a whole split's raw records would double its memory.
+CHUNK = 8192
+
+
 class SplitReader:
   """Random access to a prepared image split: `read(indices)` decodes just those records, as
   `load` decodes all of them. It pickles without its open files, so the input pipeline's worker
@@ -26,11 +30,21 @@ class SplitReader:
     from jaxunsup import data  # pylint: disable=g-import-not-at-top  (data imports this module)
     if self._source is None:
       self._source, self._where = data._data_source(self.name, self.split, self.data_dir)[1:]  # pylint: disable=protected-access
-    try:
-      records = self._source.__getitems__([int(i) for i in indices])
-    except Exception as e:  # pylint: disable=broad-except
-      raise data._damaged(self.name, self.split, self._where, self.data_dir, e) from None  # pylint: disable=protected-access
-    return decode_image_records(records, self.spec, self._where)
+    indices = [int(i) for i in indices]
+    out = None
+    for start in range(0, max(len(indices), 1), CHUNK):  # a chunk's raw records at a time, not the split's
+      try:
+        records = self._source.__getitems__(indices[start:start + CHUNK])
+      except Exception as e:  # pylint: disable=broad-except
+        raise data._damaged(self.name, self.split, self._where, self.data_dir, e) from None  # pylint: disable=protected-access
+      part = decode_image_records(records, self.spec, self._where)
+      if len(indices) <= CHUNK:
+        return part
+      if out is None:
+        out = {k: np.empty((len(indices), *v.shape[1:]), v.dtype) for k, v in part.items()}
+      for k, v in part.items():
+        out[k][start:start + len(v)] = v
+    return out
 
 
 def decode_image_records(records, dataset: specs.DatasetSpec, where) -> dict:
@@ -40,27 +54,24 @@ def decode_image_records(records, dataset: specs.DatasetSpec, where) -> dict:
   # pylint: disable-next=g-import-not-at-top
   from tensorflow_datasets.proto import tf_example_pb2
   parse = tf_example_pb2.Example.FromString
-  images, factors = [], []
+  factors = []
+  size = int(np.prod(dataset.shape))
+  pixels = np.empty((len(records), size), np.uint8)  # filled in place: no joined copy
   labels = np.empty(len(records), np.int32)
   try:
     for i, record in enumerate(records):
       feature = parse(record).features.feature
-      images.append(feature["image"].bytes_list.value[0])
+      image = feature["image"].bytes_list.value[0]
+      if len(image) != size:
+        raise UsageError(f"{where} holds images of the wrong size; delete it and prepare again")
+      pixels[i] = np.frombuffer(image, np.uint8)
       labels[i] = feature["label"].int64_list.value[0]
       if dataset.factors:
         factors.append(feature["factors"].bytes_list.value[0])
   except (IndexError, ValueError) as e:
     raise UsageError(f"{where} holds malformed records; delete it and"
                      " prepare again") from e
-  # A bytearray makes the result writable.
-  pixels = bytearray(b"".join(images))
-  if len(pixels) != len(records) * np.prod(dataset.shape):
-    raise UsageError(f"{where} holds images of the wrong size; delete it and"
-                     " prepare again")
-  out = {
-      "image": np.frombuffer(pixels, np.uint8).reshape(-1, *dataset.shape),
-      "label": labels,
-  }
+  out = {"image": pixels.reshape(-1, *dataset.shape), "label": labels}
   if dataset.factors:
     indices = b"".join(factors)
     if len(indices) != len(records) * len(dataset.factors):
