@@ -61,7 +61,7 @@ def write_figures(workdir: str, model: trained.Model, x_test: np.ndarray, labels
 def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train) -> dict:
   """For Gaussian-posterior objectives: each latent's mean KL on the test set, a traversal figure
   with a row per latent (most informative first, at most 10), and on datasets with known factors
-  MIG and DCI of the posterior means of the train images (`train`: arrays or a split's reader).
+  MIG and DCI of the posterior means of the train images (`train`: the split's reader).
   Returns the summary's entries."""
   if model.parts.latent_kl is None:
     return {}
@@ -74,7 +74,7 @@ def latent_study(workdir: str, model: trained.Model, x_test: np.ndarray, train) 
                       f"{name}: latent traversals, -3..3 (rows by test KL)")
   out = {"latent_kl": kl_D.round(4).tolist(), "active_latents": int(np.sum(kl_D > 0.01))}
   if data_lib.spec(model.config.data.name).factors:
-    train = train if isinstance(train, dict) else train.read(np.arange(len(train)))
+    train = train.read(np.arange(len(train)))
     codes_NxD = model.encode(train["image"].astype(np.float32) / 255.0)
     if np.isfinite(codes_NxD).all():
       out.update(disentanglement.scores(codes_NxD, train["factors"], seed=model.config.seed))
