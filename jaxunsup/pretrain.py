@@ -45,11 +45,12 @@ def make_task(phase: ml_collections.ConfigDict, spec, eval_x: np.ndarray, family
   return registry.task(parts, eval_x)
 
 
-def run(phase: ml_collections.ConfigDict, workdir: str, train: dict, eval_x: np.ndarray, spec,
+def run(phase: ml_collections.ConfigDict, workdir: str, train, eval_x: np.ndarray, spec,
         family: str = "pretrain") -> loop.LoopResult:
   """Pretrains with the objective of `phase` in `workdir` (resuming if possible); `train` holds the
-  unlabelled inputs under the spec's key."""
-  return loop.train(phase, workdir, make_task(phase, spec, eval_x, family), {spec.key: train[spec.key]})
+  unlabelled inputs under the spec's key, or is a reader of them alone (`SplitReader.only`)."""
+  data = {spec.key: train[spec.key]} if isinstance(train, dict) else train
+  return loop.train(phase, workdir, make_task(phase, spec, eval_x, family), data)
 
 
 def read_phase_config(workdir: str, family: str = "pretrain") -> ml_collections.ConfigDict:

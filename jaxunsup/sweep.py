@@ -53,9 +53,18 @@ def _cell_name(objective: str, evaluation: str, per_class: int, seed: int) -> st
   return f"{objective}_{evaluation}_{per_class or 'all'}pc_seed{seed}"
 
 
+def _take(train, key: str, idx: np.ndarray) -> dict:
+  """The inputs and labels of examples `idx` of the train split, held whole or read by a reader."""
+  if isinstance(train, dict):
+    return {key: train[key][idx], "label": train["label"][idx]}
+  part = train.read(idx)
+  return {key: part[key], "label": part["label"]}
+
+
 def run_cells(config, workdir, objective, spec, params, train, test, subsets) -> list:
   """Every (evaluation, labels, seed) cell of one objective (`params`: its pretrained encoder, None
-  from scratch, or for m2 alone a loaded VAE run); returns result dicts."""
+  from scratch, or for m2 alone a loaded VAE run); returns result dicts. `train` is the split's
+  arrays, or its reader where no cell trains on every image (the semi-supervised ones do)."""
   key = spec.key
   results, read_back, m2_features = [], 0, []
   for evaluation in config.finetune.evaluations:
@@ -67,7 +76,7 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
           results.append(json.load(f))
         read_back += 1
         continue
-      labelled = {key: train[key][idx], "label": train["label"][idx]}
+      labelled = _take(train, key, idx)
       t0 = time.perf_counter()
       if evaluation == "knn":
         parts = finetune.cell_parts(config, evaluation, len(idx), spec)
@@ -96,10 +105,10 @@ def run_cells(config, workdir, objective, spec, params, train, test, subsets) ->
 
 
 def pretrain_and_run(config: ml_collections.ConfigDict, workdir: str, family: str, spec, train: dict,
-                     test: dict, unlabelled: np.ndarray, eval_x: np.ndarray, subsets: dict, init=None,
+                     test: dict, unlabelled, eval_x: np.ndarray, subsets: dict, init=None,
                      before_phase=None, **context) -> tuple:
   """Every objective of `config.pretrain.objectives` of `family` (or the `init` = (objective,
-  encoder params) of `finetune.init_from`): pretrains it on `unlabelled` inputs in
+  encoder params) of `finetune.init_from`): pretrains it on `unlabelled` inputs (or their reader) in
   pretrain/OBJECTIVE/ (resuming), then runs its cells. `before_phase(phase_dir)` may add files to
   a pretraining workdir first (the text sweep's tokenizer); `context` is what the family's
   phase configs record besides. Returns (results, pretrain_info, {objective: (parts, state)} of
@@ -116,7 +125,8 @@ def pretrain_and_run(config: ml_collections.ConfigDict, workdir: str, family: st
       if before_phase is not None:
         before_phase(phase_dir)
       phase = pretrain.phase_config(config, objective, family, **context)
-      result = pretrain.run(phase, phase_dir, {spec.key: unlabelled}, eval_x, spec, family)
+      data = {spec.key: unlabelled} if isinstance(unlabelled, np.ndarray) else unlabelled
+      result = pretrain.run(phase, phase_dir, data, eval_x, spec, family)
       parts = registry.build(family, objective, phase, spec)
       params = parts.encoder_params(result.state)
       pretrained[objective] = (parts, result.state)

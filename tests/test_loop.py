@@ -115,6 +115,11 @@ def test_a_prepared_split_streams_record_by_record(tmp_path):
   np.testing.assert_array_equal(reader.read(order.indices(5))["image"], whole["image"][order.indices(5)])
   halves = [stream.StepBatch(reader, config.seed, 64, shard=(i, 2)).indices(5) for i in range(2)]
   np.testing.assert_array_equal(np.concatenate(halves), order.indices(5))  # two hosts, one batch
+  # what a pretraining sweep streams: the images alone, and every label without the images
+  images = reader.only("image")
+  assert set(images.read(order.indices(5))) == {"image"}
+  assert stream.source_bytes(images) == 60000 * 28 * 28
+  np.testing.assert_array_equal(reader.labels(), whole["label"])
 
 
 @pytest.mark.parametrize("field, value, message", [

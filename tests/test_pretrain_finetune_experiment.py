@@ -46,7 +46,10 @@ def test_smoke_sweep_writes_the_contract(smoke):
   assert ae.encode(np.zeros((2, 28, 28, 1), np.uint8)).shape == (2, config.model.rep_dim)
 
 
-def test_a_killed_sweep_resumes_to_the_same_results(smoke, tmp_path):
+@pytest.mark.parametrize("pipeline", ["device", "stream"])
+def test_a_killed_sweep_resumes_to_the_same_results(smoke, tmp_path, pipeline):
+  """Resumed on the device, or streaming the train split: pretraining streams its images and each
+  cell reads its labelled examples from disk, and both reach the uninterrupted results."""
   workdir, summary = smoke
   part = tmp_path / "part"
   shutil.copytree(workdir, part)
@@ -55,7 +58,9 @@ def test_a_killed_sweep_resumes_to_the_same_results(smoke, tmp_path):
   shutil.rmtree(part / "pretrain" / "simclr" / "checkpoints" / "20")
   for cell in ("simclr_linear_probe_3pc_seed1", "simclr_finetune_3pc_seed0"):
     shutil.rmtree(part / "finetune" / cell)
-  resumed = pretrain_finetune.train_and_evaluate(get_config("smoke"), str(part))
+  config = get_config("smoke")
+  config.data.pipeline = pipeline
+  resumed = pretrain_finetune.train_and_evaluate(config, str(part))
   assert cell_accuracies(resumed) == cell_accuracies(summary)
 
 

@@ -15,8 +15,10 @@ class SplitReader:
   `load` decodes all of them. It pickles without its open files, so the input pipeline's worker
   processes each open their own."""
 
-  def __init__(self, name: str, split: str, data_dir: str | None, spec: specs.DatasetSpec, size: int):
+  def __init__(self, name: str, split: str, data_dir: str | None, spec: specs.DatasetSpec, size: int,
+               keys: tuple | None = None):
     self.name, self.split, self.data_dir, self.spec, self._size = name, split, data_dir, spec, size
+    self.keys = keys  # the arrays `read` returns; None: all of them
     self._source = None
 
   def __len__(self) -> int:
@@ -25,8 +27,25 @@ class SplitReader:
   def __getstate__(self) -> dict:
     return {**self.__dict__, "_source": None}
 
+  def only(self, *keys: str) -> "SplitReader":
+    """The same split, read as just `keys` (pretraining reads images without their labels)."""
+    return SplitReader(self.name, self.split, self.data_dir, self.spec, self._size, keys)
+
+  def labels(self) -> np.ndarray:
+    """int32 (N,): every record's label, decoded a chunk at a time (the images are not kept)."""
+    labels = np.empty(len(self), np.int32)
+    for start in range(0, len(self), CHUNK):
+      stop = min(start + CHUNK, len(self))
+      labels[start:stop] = self._read(np.arange(start, stop))["label"]
+    return labels
+
   def read(self, indices) -> dict:
-    """{"image": uint8 (B, H, W, C), "label": int32 (B,)[, "factors"]} of records `indices`."""
+    """{"image": uint8 (B, H, W, C), "label": int32 (B,)[, "factors"]} of records `indices`, or
+    just the reader's `keys`."""
+    out = self._read(indices)
+    return out if self.keys is None else {k: out[k] for k in self.keys}
+
+  def _read(self, indices) -> dict:
     from jaxunsup import data  # pylint: disable=g-import-not-at-top  (data imports this module)
     if self._source is None:
       self._source, self._where = data._data_source(self.name, self.split, self.data_dir)[1:]  # pylint: disable=protected-access

@@ -7,7 +7,9 @@ workdir:
   summary.json, label_sweep.md, label_sweep.png
 Cells (jaxunsup/sweep.py) are (objective, evaluation, labels per class, seed); a finished cell is
 never run twice, so a killed sweep picks up where it stopped, and an unfinished one resumes from
-its checkpoint. Every registered objective of the `pretrain` family can be swept.
+its checkpoint. Every registered objective of the `pretrain` family can be swept. Under
+`data.pipeline=stream` (or `auto`, for a split too large to hold) the train split is never read
+whole unless a semi-supervised evaluation trains on all of it.
 """
 
 import os
@@ -20,7 +22,7 @@ from jaxunsup import data as data_lib
 from jaxunsup import configs, pretrain, semi, sweep, trained
 from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.errors import UsageError
-from jaxunsup.train import files, workdir as workdir_lib
+from jaxunsup.train import files, stream, workdir as workdir_lib
 
 
 def _check_choices(config: ml_collections.ConfigDict) -> None:
@@ -74,17 +76,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Pretrains every objective, runs the label sweep, writes summary.json and figures."""
   _check_choices(config)
   init = _init_from_encoder(config) if config.finetune.init_from else None
-  train, test = data_lib.load_splits(config.data)
-  subsets = sweep.label_subsets(config, train["label"])  # refuses too many labels before anything is written
+  train, labels, unlabelled, test = _open_train(config)
+  subsets = sweep.label_subsets(config, labels)  # refuses too many labels before anything is written
   with files.workdir_lock(workdir):
     workdir_lib.start(config, workdir, defaults=pf_configs.base())
     t0 = time.perf_counter()
     spec = data_lib.input_spec(config.data.name)
     eval_x = test["image"][:config.pretrain.eval_examples].astype(np.float32) / 255.0
-    # pretraining reads every training image without its label
     results, pretrain_info, _, _ = sweep.pretrain_and_run(config, workdir, "pretrain", spec, train, test,
-                                                          train["image"], eval_x, subsets, init)
-    return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(train["label"]),
+                                                          unlabelled, eval_x, subsets, init)
+    return sweep.write_sweep(config, workdir, results, subsets, spec.num_classes, len(labels),
                              pretrain_info, t0)
+
+
+def _open_train(config: ml_collections.ConfigDict) -> tuple:
+  """(train split, its labels, what pretraining reads, test split). Where `data.pipeline` streams
+  the train split, it stays a reader: pretraining streams its images (without their labels) and
+  each cell reads its few labelled examples, so the split is never held whole. The semi-supervised
+  evaluations train on every image and read the split whole under any pipeline."""
+  stream.check(config.data)
+  reader, test = data_lib.open_splits(config.data)
+  if stream.streams(config.data, reader) and not set(config.finetune.evaluations) & set(sweep.SEMI_SUPERVISED):
+    return reader, reader.labels(), reader.only("image"), test
+  train = reader.read(np.arange(len(reader)))
+  return train, train["label"], train["image"], test  # pretraining reads images without labels
 
 
