@@ -45,11 +45,11 @@ def make_task(phase: ml_collections.ConfigDict, spec, eval_x: np.ndarray, family
   return registry.task(parts, eval_x)
 
 
-def run(phase: ml_collections.ConfigDict, workdir: str, train, eval_x: np.ndarray, spec,
+def run(phase: ml_collections.ConfigDict, workdir: str, unlabelled, eval_x: np.ndarray, spec,
         family: str = "pretrain") -> loop.LoopResult:
-  """Pretrains with the objective of `phase` in `workdir` (resuming if possible); `train` holds the
-  unlabelled inputs under the spec's key, or is a reader of them alone (`SplitReader.only`)."""
-  data = {spec.key: train[spec.key]} if isinstance(train, dict) else train
+  """Pretrains with the objective of `phase` in `workdir` (resuming if possible) on `unlabelled`:
+  the inputs as an array, or a reader of them alone (`SplitReader.only`)."""
+  data = {spec.key: unlabelled} if isinstance(unlabelled, np.ndarray) else unlabelled
   return loop.train(phase, workdir, make_task(phase, spec, eval_x, family), data)
 
 

@@ -125,8 +125,7 @@ def pretrain_and_run(config: ml_collections.ConfigDict, workdir: str, family: st
       if before_phase is not None:
         before_phase(phase_dir)
       phase = pretrain.phase_config(config, objective, family, **context)
-      data = {spec.key: unlabelled} if isinstance(unlabelled, np.ndarray) else unlabelled
-      result = pretrain.run(phase, phase_dir, data, eval_x, spec, family)
+      result = pretrain.run(phase, phase_dir, unlabelled, eval_x, spec, family)
       parts = registry.build(family, objective, phase, spec)
       params = parts.encoder_params(result.state)
       pretrained[objective] = (parts, result.state)

@@ -33,7 +33,7 @@ def sources(tmp_path_factory):
   vae_cfg.model.name = "vae"
   spec = data.input_spec("mnist")
   loop.train(vae_cfg, str(root / "vae"), autoencoder.make_task(vae_cfg, spec, eval_x), train)
-  pretrain.run(pretrain.phase_config(pf, "simclr"), str(root / "simclr"), train, eval_x, spec)
+  pretrain.run(pretrain.phase_config(pf, "simclr"), str(root / "simclr"), train["image"], eval_x, spec)
   return str(root / "vae"), str(root / "simclr")
 
 

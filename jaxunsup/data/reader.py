@@ -34,9 +34,8 @@ class SplitReader:
   def labels(self) -> np.ndarray:
     """int32 (N,): every record's label, decoded a chunk at a time (the images are not kept)."""
     labels = np.empty(len(self), np.int32)
-    for start in range(0, len(self), CHUNK):
-      stop = min(start + CHUNK, len(self))
-      labels[start:stop] = self._read(np.arange(start, stop))["label"]
+    for start, part in self._chunks(range(len(self))):
+      labels[start:start + len(part["label"])] = part["label"]
     return labels
 
   def read(self, indices) -> dict:
@@ -46,17 +45,8 @@ class SplitReader:
     return out if self.keys is None else {k: out[k] for k in self.keys}
 
   def _read(self, indices) -> dict:
-    from jaxunsup import data  # pylint: disable=g-import-not-at-top  (data imports this module)
-    if self._source is None:
-      self._source, self._where = data._data_source(self.name, self.split, self.data_dir)[1:]  # pylint: disable=protected-access
-    indices = [int(i) for i in indices]
     out = None
-    for start in range(0, max(len(indices), 1), CHUNK):  # a chunk's raw records at a time, not the split's
-      try:
-        records = self._source.__getitems__(indices[start:start + CHUNK])
-      except Exception as e:  # pylint: disable=broad-except
-        raise data._damaged(self.name, self.split, self._where, self.data_dir, e) from None  # pylint: disable=protected-access
-      part = decode_image_records(records, self.spec, self._where)
+    for start, part in self._chunks(indices):
       if len(indices) <= CHUNK:
         return part
       if out is None:
@@ -64,6 +54,19 @@ class SplitReader:
       for k, v in part.items():
         out[k][start:start + len(v)] = v
     return out
+
+  def _chunks(self, indices):
+    """Yields (offset into `indices`, arrays) a chunk's raw records at a time, not the split's."""
+    from jaxunsup import data  # pylint: disable=g-import-not-at-top  (data imports this module)
+    if self._source is None:
+      self._source, self._where = data._data_source(self.name, self.split, self.data_dir)[1:]  # pylint: disable=protected-access
+    indices = [int(i) for i in indices]
+    for start in range(0, max(len(indices), 1), CHUNK):
+      try:
+        records = self._source.__getitems__(indices[start:start + CHUNK])
+      except Exception as e:  # pylint: disable=broad-except
+        raise data._damaged(self.name, self.split, self._where, self.data_dir, e) from None  # pylint: disable=protected-access
+      yield start, decode_image_records(records, self.spec, self._where)
 
 
 def decode_image_records(records, dataset: specs.DatasetSpec, where) -> dict:
