@@ -14,6 +14,7 @@ Reference commands and the figures they reached are in docs/results.md.
 import ml_collections
 
 from jaxunsup.configs import from_variant, shared_fields
+from jaxunsup.configs.pretrain_finetune import augment_fields
 
 
 def _reference_sources(dataset: str, simclr: str) -> tuple:
@@ -55,6 +56,16 @@ def base() -> ml_collections.ConfigDict:
       # the reconstruction term weighted 1 against gamma for the KL, Adam as its paper uses on MNIST.
       "dec": _deep_clustering(optimizer="sgd", learning_rate=0.01, momentum=0.9, gamma=0.0),
       "idec": _deep_clustering(optimizer="adam", learning_rate=1e-3, momentum=0.0, gamma=0.1),
+      # scan (objectives/scan.py, Van Gansbeke et al. 2020) trains a Dense-ReLU-Dense head on every
+      # representation's frozen features: scan_steps of the neighbour-agreement loss (batch_size
+      # anchors, each with one of its `neighbours` nearest images), then self_label_steps of
+      # self-labelling (batch self_label_batch) on the images above `threshold`; AdamW, the
+      # paper's entropy weight, neighbours and threshold. Augmented views: `views` copies of every
+      # image under `augment` (the sweep's SimCLR views), encoded once per source.
+      "scan": {"neighbours": 20, "entropy_weight": 5.0, "hidden": 512, "batch_size": 256,
+               "scan_steps": 20000, "self_label_batch": 1000, "self_label_steps": 10000, "threshold": 0.99,
+               "learning_rate": 1e-4, "weight_decay": 1e-4, "views": 4, "checkpoint_steps": 1000,
+               "augment": augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8).to_dict()},
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class
@@ -119,6 +130,8 @@ def smoke(c):
   c.clustering.update(split="test", seeds=(0, 1), n_init=1)
   for name in ("dec", "idec"):
     c.clustering[name].update(update_interval=5, max_iter=20, batch_size=64, n_init=1, checkpoint_updates=2)
+  c.clustering.scan.update(neighbours=5, hidden=32, batch_size=64, scan_steps=40, self_label_batch=128,
+                           self_label_steps=20, views=2, checkpoint_steps=20)
   c.anomaly.update(classes=(0,), pca_dim=4, elbo_samples=2)
   c.anomaly.autoencoder.model.update(features=(8, 16), latent_dim=4)
   c.anomaly.vae.model.update(hidden=(32,), latent_dim=4)
@@ -154,8 +167,10 @@ def _one_class_only(c, method: str) -> None:
 
 # Deep SVDD without pretraining (the paper's ablation), without weight decay, or with the centre
 # left where the mean code falls.
+# SCAN without self-labelling, weight decay or the entropy term.
 ZERO_ALLOWED = ("anomaly.deep_svdd.ae_epochs", "anomaly.deep_svdd.ae_weight_decay",
-                "anomaly.deep_svdd.weight_decay", "anomaly.deep_svdd.eps")
+                "anomaly.deep_svdd.weight_decay", "anomaly.deep_svdd.eps", "clustering.scan.self_label_steps",
+                "clustering.scan.weight_decay", "clustering.scan.entropy_weight")
 
 
 def deep_svdd(c):

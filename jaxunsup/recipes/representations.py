@@ -5,7 +5,7 @@
   anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
   anomaly/deep_svdd_cCLASS/  Deep SVDD (and geom_cCLASS/, GEOM): seedN.json and seedN_scores.npy
                           per finished trial, seedN/ the checkpoints of an unfinished one
-  clustering/SOURCE_ALGORITHM/  DEC and IDEC: seedN.json and seedN_labels.npy per finished trial,
+  clustering/SOURCE_ALGORITHM/  DEC, IDEC and SCAN: seedN.json and seedN_labels.npy per finished trial,
                           seedN/ the checkpoints of an unfinished one; clusters.png
   summary.json, representations.md, maps.png, anomaly.png, deep_svdd_extremes.png
 """
@@ -22,6 +22,7 @@ import numpy as np
 from sklearn.manifold import TSNE
 from tqdm import tqdm
 
+from jaxunsup import augment as augment_lib
 from jaxunsup import configs, pretrain, trained, viz
 from jaxunsup import data as data_lib
 from jaxunsup.chunked import map_in_chunks
@@ -33,14 +34,15 @@ from jaxunsup.eval import anomaly as anomaly_lib
 from jaxunsup.eval import clustering
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
-from jaxunsup.objectives import dec, deep_svdd, geom, registry
+from jaxunsup.objectives import dec, deep_svdd, geom, registry, scan
 from jaxunsup.train import checkpoint, loop
 from jaxunsup.train import files, workdir as workdir_lib
 from jaxunsup.train.state import AEState
 
 SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd", "geom")
-CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS)
+CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS, "scan")
+TRAINED_CLUSTERING = (*dec.ALGORITHMS, "scan")  # they need the images, not only the features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +125,8 @@ def check(config: ml_collections.ConfigDict) -> None:
   for algorithm in config.clustering.algorithms:
     if algorithm in dec.ALGORITHMS:
       dec.check(config.clustering[algorithm], algorithm)
+  if "scan" in config.clustering.algorithms:
+    scan.check(config.clustering.scan, config.data.name)
   if config.clustering.split not in ("all", "test"):
     raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
   names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
@@ -144,13 +148,16 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 
 def check_deep_clustering(config, sources, examples: int) -> None:
-  """DEC and IDEC need a plain autoencoder among the sources, and settings they can train with."""
+  """DEC and IDEC need a plain autoencoder among the sources; they and SCAN need enough images."""
   asked = [a for a in config.clustering.algorithms if a in dec.ALGORITHMS]
   if asked and not any(s.networks is not None for s in sources):
     raise UsageError(f"clustering algorithm {asked[0]!r} trains a plain autoencoder's encoder (mlp, conv "
                      "or denoising runs); none of config.sources is one")
+  k = data_lib.num_classes(config.data.name)
   for algorithm in asked:
-    dec.check_size(config.clustering[algorithm], algorithm, examples, data_lib.num_classes(config.data.name))
+    dec.check_size(config.clustering[algorithm], algorithm, examples, k)
+  if "scan" in config.clustering.algorithms:
+    scan.check_size(config.clustering.scan, examples, k)
 
 
 def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
@@ -205,10 +212,11 @@ def _clustered(train: dict, test: dict, split: str, field: str) -> np.ndarray:
 
 def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> list:
   """Every clustering algorithm (k = classes) on every representation; ACC, NMI, ARI over the seeds.
-  DEC and IDEC train the encoder of each plain autoencoder source, one trial per seed."""
+  DEC and IDEC train the encoder of each plain autoencoder source, SCAN a head on every
+  representation's features; one trial per seed."""
   cfg = config.clustering
   labels = _clustered(train, test, cfg.split, "label")
-  images = _clustered(train, test, cfg.split, "image") if set(cfg.algorithms) & set(dec.ALGORITHMS) else None
+  images = _clustered(train, test, cfg.split, "image") if set(cfg.algorithms) & set(TRAINED_CLUSTERING) else None
   k = data_lib.num_classes(config.data.name)
   rows = []
   for e in tqdm([e for e in encoded if cfg.baselines or e.rep.kind not in ("raw", "pca")], desc="clustering"):
@@ -218,6 +226,9 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
         scores = clustering.kmeans_scores(z, labels, k, cfg.seeds, cfg.n_init)
       elif algorithm == "spectral":
         scores = clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors)
+      elif algorithm == "scan":
+        scores = scan_clustering(e.rep, z, images, labels, k, config,
+                                 os.path.join(workdir, "clustering", f"{_slug(e.rep.name)}_scan"))
       elif e.rep.networks is not None:
         scores = deep_clustering(e.rep, algorithm, images, labels, k, config,
                                  os.path.join(workdir, "clustering", f"{e.rep.name}_{algorithm}"))
@@ -246,16 +257,64 @@ def deep_clustering(rep: Representation, algorithm: str, images: np.ndarray, lab
 
     trials.append(_trial(folder, seed, "labels", dec.total_updates(block), f"{algorithm} {rep.name} seed {seed}",
                          "update", train))
-  out = clustering.summarize(trials, cfg.seeds)
-  start = np.array([t["kmeans_start"]["acc"] for t in trials])
-  out.update(kmeans_start_acc_mean=float(start.mean()), steps_mean=float(np.mean([t["steps"] for t in trials])),
-             seconds_mean=float(np.mean([t["seconds"] for t in trials])))
+  out = _trials_summary(trials, cfg.seeds, "kmeans_start", folder, images, labels, f"{algorithm.upper()} on {rep.name}")
+  out["steps_mean"] = float(np.mean([t["steps"] for t in trials]))
+  return out
+
+
+def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, labels: np.ndarray, k: int,
+                    config, folder: str) -> dict:
+  """SCAN trials (one per clustering seed) on `rep`'s features `z_NxD` of `images`, each resumed
+  or read back from `folder`. The neighbours and augmented views are made once, and only when a
+  trial has to train; each trial records the neighbours' label purity beside its scores."""
+  cfg = config.clustering
+  block = cfg.scan
+  made = {}
+
+  def prepared():
+    if not made:
+      settings = augment_lib.settings(block.augment, config.data.name, "clustering.scan.augment")
+      views = scan.augmented_features(rep.features, images, block.views, settings, config.seed)
+      made["inputs"] = scan.standardise(np.asarray(z_NxD, np.float32), views)
+      made["neighbours"] = scan.nearest_neighbours(z_NxD, block.neighbours)
+      made["purity"] = float(np.mean(labels[made["neighbours"]] == labels[:, None]))
+    return made
+
+  trials = []
+  for seed in cfg.seeds:
+
+    def train(trial_dir, progress, seed=seed):
+      p = prepared()
+      out = scan.fit(block, p["inputs"], p["neighbours"], k, seed, trial_dir, progress=progress)
+      trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
+               "scan_start": clustering.scores(labels, out["scan_labels"]), "neighbour_purity": p["purity"],
+               **{name: out[name] for name in ("confident", "seconds")}}
+      return trial, out["labels"].astype(np.int16)
+
+    trials.append(_trial(folder, seed, "labels", scan.total_chunks(block), f"scan {rep.name} seed {seed}",
+                         "chunk", train))
+  out = _trials_summary(trials, cfg.seeds, "scan_start", folder, images, labels, f"SCAN on {rep.name}")
+  out["neighbour_purity"] = trials[0]["neighbour_purity"]
+  return out
+
+
+def _trials_summary(trials: list, seeds, start: str, folder: str, images: np.ndarray, labels: np.ndarray,
+                    title: str) -> dict:
+  """The scores of trained clusterings summarized as k-means', the mean ACC of their starting point
+  (`start`: k-means for DEC, SCAN before self-labelling), and the median trial's clusters drawn."""
+  out = clustering.summarize(trials, seeds)
+  out[f"{start}_acc_mean"] = float(np.mean([t[start]["acc"] for t in trials]))
+  out["seconds_mean"] = float(np.mean([t["seconds"] for t in trials]))
   median = trials[int(np.argsort([t["acc"] for t in trials])[len(trials) // 2])]
   predicted = np.load(os.path.join(folder, f"seed{median['seed']}_labels.npy"))
   _save_cluster_grid(os.path.join(folder, "clusters.png"), images, predicted, labels,
-                     f"{algorithm.upper()} on {rep.name}, seed {median['seed']} (median ACC {median['acc']:.3f}): "
+                     f"{title}, seed {median['seed']} (median ACC {median['acc']:.3f}): "
                      "one row per cluster, in the order of the classes they match")
   return out
+
+
+def _slug(name: str) -> str:
+  return name.replace(" ", "_")
 
 
 def _save_cluster_grid(path: str, images: np.ndarray, clusters_N: np.ndarray, labels_N: np.ndarray, title: str,
@@ -473,7 +532,7 @@ def markdown(summary: dict) -> str:
             for r in summary["reduction"]]
   c = summary["clustering"]
   lines += ["", f"Clustering, k = number of classes, on the {c['split']} split ({c['examples']} images), "
-            f"mean ± std over seeds {c['seeds']} (DEC and IDEC: one trial per seed):", "",
+            f"mean ± std over seeds {c['seeds']} (DEC, IDEC and SCAN: one trial per seed):", "",
             "| method | algorithm | ACC | ACC min-max | NMI | ARI |", "|---|---|---|---|---|---|"]
   lines += [f"| {r['method']} | {r['algorithm']} | {r['acc_mean']:.4f} ± {r['acc_std']:.4f} | "
             f"{r['acc_min']:.3f}-{r['acc_max']:.3f} | "
