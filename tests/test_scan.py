@@ -128,7 +128,7 @@ def test_study_runs_scan_trials_on_every_representation_and_reads_them_back(tmp_
   for method in ("raw pixels", "pca 8"):
     row = rows[(method, "scan")]
     assert len(row["per_seed"]) == 2 and row["acc_min"] <= row["acc_mean"] <= row["acc_max"]
-    assert 0.1 < row["acc_mean"] <= 1 and 0.1 < row["scan_start_acc_mean"] <= 1
+    assert 0.1 < row["acc_mean"] <= 1 and 0.1 < row["before_self_label_acc_mean"] <= 1
     assert 0.5 < row["neighbour_purity"] <= 1  # MNIST's nearest neighbours mostly share the digit
     folder = tmp_path / "clustering" / f"{method.replace(' ', '_')}_scan"
     assert os.path.getsize(folder / "clusters.png") > 0

@@ -4,6 +4,7 @@ Variants (`--config=experiments/configs/representations.py:VARIANT`):
   default        MNIST; the sources are the workdirs of the reference runs (docs/results.md).
   fashion_mnist  the same on Fashion-MNIST.
   dec            DEC and IDEC on all 70,000 MNIST images, 10 trials (Xie et al. 2016's protocol).
+  scan_fashion   SCAN on all 70,000 Fashion-MNIST images, 10 trials, from a conv autoencoder.
   deep_svdd      Deep SVDD one-class on MNIST, every class, 3 seeds (Ruff et al. 2018), CPU budget.
   geom           GEOM one-class on MNIST, every class, 3 seeds (Golan & El-Yaniv 2018).
   geom_fashion   the same on Fashion-MNIST.
@@ -63,7 +64,7 @@ def base() -> ml_collections.ConfigDict:
       # paper's entropy weight, neighbours and threshold. Augmented views: `views` copies of every
       # image under `augment` (the sweep's SimCLR views), encoded once per source.
       "scan": {"neighbours": 20, "entropy_weight": 5.0, "hidden": 512, "batch_size": 256,
-               "scan_steps": 20000, "self_label_batch": 1000, "self_label_steps": 10000, "threshold": 0.99,
+               "scan_steps": 8000, "self_label_batch": 1000, "self_label_steps": 2000, "threshold": 0.99,
                "learning_rate": 1e-4, "weight_decay": 1e-4, "views": 4, "checkpoint_steps": 1000,
                "augment": augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8).to_dict()},
   })
@@ -158,6 +159,18 @@ def dec(c):
   c.anomaly.methods = ()
 
 
+def scan_fashion(c):
+  """SCAN on all 70,000 Fashion-MNIST images, 10 trials, on the codes of a conv autoencoder (train it
+  first: python experiments/autoencoder.py --config=experiments/configs/autoencoder.py \
+      --workdir=runs/conv_fashion --config.model.name=conv --config.data.name=fashion_mnist):
+  python experiments/representations.py --config=experiments/configs/representations.py:scan_fashion \
+      --workdir=runs/scan_fashion"""
+  c.data.name = "fashion_mnist"
+  c.sources = ("runs/conv_fashion",)
+  c.clustering.update(split="all", algorithms=("kmeans", "scan"), seeds=tuple(range(10)), baselines=False)
+  c.anomaly.methods = ()
+
+
 def _one_class_only(c, method: str) -> None:
   """A study of one seeded one-class method against PCA, with no sources and the least clustering."""
   c.sources = ()
@@ -167,10 +180,12 @@ def _one_class_only(c, method: str) -> None:
 
 # Deep SVDD without pretraining (the paper's ablation), without weight decay, or with the centre
 # left where the mean code falls.
-# SCAN without self-labelling, weight decay or the entropy term.
+# SCAN without self-labelling, weight decay, the entropy term or any one transform.
 ZERO_ALLOWED = ("anomaly.deep_svdd.ae_epochs", "anomaly.deep_svdd.ae_weight_decay",
                 "anomaly.deep_svdd.weight_decay", "anomaly.deep_svdd.eps", "clustering.scan.self_label_steps",
-                "clustering.scan.weight_decay", "clustering.scan.entropy_weight")
+                "clustering.scan.weight_decay", "clustering.scan.entropy_weight",
+                *(f"clustering.scan.augment.{name}" for name in ("max_shift", "brightness", "contrast",
+                                                                 "noise_std", "cutout")))
 
 
 def deep_svdd(c):
@@ -200,8 +215,8 @@ def geom_fashion(c):
   c.data.name = "fashion_mnist"
 
 
-VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "dec": dec, "deep_svdd": deep_svdd,
-            "geom": geom, "geom_fashion": geom_fashion, "smoke": smoke}
+VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "dec": dec, "scan_fashion": scan_fashion,
+            "deep_svdd": deep_svdd, "geom": geom, "geom_fashion": geom_fashion, "smoke": smoke}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -214,7 +214,8 @@ def fit(block: ml_collections.ConfigDict, inputs_VxNxD: np.ndarray, neighbours_N
   """One trial on standardised inputs (`standardise`: clean features first, then augmented views)
   and mined neighbours; resumes from `trial_dir`'s checkpoint. Returns {"labels": (N,) final
   clusters, "scan_labels": the clusters before self-labelling, "confident": the share of images
-  above the threshold at the end, "seconds"}; `progress(chunks done)`."""
+  above the threshold at the end, "empty_clusters" and "scan_empty_clusters": clusters no image is
+  assigned to, at the end and before self-labelling, "seconds"}; `progress(chunks done)`."""
   n, dim = inputs_VxNxD.shape[1:]
   check_size(block, n, k)
   fns = _compiled(block, dim, k)
@@ -244,6 +245,7 @@ def fit(block: ml_collections.ConfigDict, inputs_VxNxD: np.ndarray, neighbours_N
       progress(done + 1)
   p = probs()
   labels = p.argmax(1).astype(np.int32)
-  return {"labels": labels, "scan_labels": np.asarray(state.scan_labels_N) if block.self_label_steps else labels,
-          "confident": float(np.mean(p.max(1) > block.threshold)),
+  scan_labels = np.asarray(state.scan_labels_N) if block.self_label_steps else labels
+  return {"labels": labels, "scan_labels": scan_labels, "confident": float(np.mean(p.max(1) > block.threshold)),
+          "empty_clusters": k - len(np.unique(labels)), "scan_empty_clusters": k - len(np.unique(scan_labels)),
           "seconds": round(elapsed + time.perf_counter() - t0, 1)}

@@ -287,13 +287,13 @@ def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, 
       p = prepared()
       out = scan.fit(block, p["inputs"], p["neighbours"], k, seed, trial_dir, progress=progress)
       trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
-               "scan_start": clustering.scores(labels, out["scan_labels"]), "neighbour_purity": p["purity"],
-               **{name: out[name] for name in ("confident", "seconds")}}
+               "before_self_label": clustering.scores(labels, out["scan_labels"]), "neighbour_purity": p["purity"],
+               **{name: out[name] for name in ("confident", "empty_clusters", "scan_empty_clusters", "seconds")}}
       return trial, out["labels"].astype(np.int16)
 
     trials.append(_trial(folder, seed, "labels", scan.total_chunks(block), f"scan {rep.name} seed {seed}",
                          "chunk", train))
-  out = _trials_summary(trials, cfg.seeds, "scan_start", folder, images, labels, f"SCAN on {rep.name}")
+  out = _trials_summary(trials, cfg.seeds, "before_self_label", folder, images, labels, f"SCAN on {rep.name}")
   out["neighbour_purity"] = trials[0]["neighbour_purity"]
   return out
 
@@ -301,7 +301,7 @@ def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, 
 def _trials_summary(trials: list, seeds, start: str, folder: str, images: np.ndarray, labels: np.ndarray,
                     title: str) -> dict:
   """The scores of trained clusterings summarized as k-means', the mean ACC of their starting point
-  (`start`: k-means for DEC, SCAN before self-labelling), and the median trial's clusters drawn."""
+  (`start`: k-means for DEC, SCAN's first step for SCAN), and the median trial's clusters drawn."""
   out = clustering.summarize(trials, seeds)
   out[f"{start}_acc_mean"] = float(np.mean([t[start]["acc"] for t in trials]))
   out["seconds_mean"] = float(np.mean([t["seconds"] for t in trials]))
