@@ -87,8 +87,6 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
     (("--config.clustering.algorithms=('kmeans','dec')", "SOURCES"), "trains a plain autoencoder's encoder"),
     (("--config.clustering.algorithms=('idec',)", "--config.clustering.idec.optimizer=rmsprop"),
      "optimizer must be one of sgd, adam"),
-    (("--config.clustering.algorithms=('scan',)", "--config.clustering.scan.neighbours=5000"),
-     "needs more than that many images; 1000 are clustered"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sources, overrides, message):
   overrides = [_sources_flag(sources) if o == "SOURCES" else o for o in overrides]

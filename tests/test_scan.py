@@ -137,3 +137,11 @@ def test_study_runs_scan_trials_on_every_representation_and_reads_them_back(tmp_
       assert json.load(f)["seed"] == 1
   again = representations.run(_study_config(), str(tmp_path))  # trials read back, not rerun
   assert again["clustering"] == summary["clustering"]
+
+
+def test_study_refuses_more_neighbours_than_images_before_writing(tmp_path):
+  c = _study_config()
+  c.clustering.scan.neighbours = 5000
+  with pytest.raises(UsageError, match="neighbours 5000 needs more than that many images; 1000 are clustered"):
+    representations.run(c, str(tmp_path / "w"))
+  assert not os.path.exists(tmp_path / "w")

@@ -41,7 +41,7 @@ from jaxunsup.train import checkpoint, compiled
 
 def scan_loss(logits_anchor_BxK: jnp.ndarray, logits_neighbour_BxK: jnp.ndarray,
               entropy_weight: float) -> tuple:
-  """-mean_i log <p(anchor_i), p(neighbour_i)> - entropy_weight * H(mean_i p(anchor_i)) (SCAN eq. 2)."""
+  """-mean_i log <p(anchor_i), p(neighbour_i)> - entropy_weight * H(mean_i p(anchor_i)): the SCAN loss."""
   p_anchor = jax.nn.softmax(logits_anchor_BxK)
   p_neighbour = jax.nn.softmax(logits_neighbour_BxK)
   consistency = -jnp.mean(jnp.log(jnp.clip(jnp.sum(p_anchor * p_neighbour, axis=1), 1e-8)))
@@ -71,14 +71,15 @@ def nearest_neighbours(features_NxD: np.ndarray, k: int, chunk: int = 2000) -> n
   z = z / jnp.maximum(jnp.linalg.norm(z, axis=1, keepdims=True), 1e-12)
   n = len(features_NxD)
 
+  # All rows are an argument, not a closure: a closed-over array is baked into the program.
   @jax.jit
-  def top(rows_CxD, first):
-    sims = rows_CxD @ z.T
+  def top(rows_CxD, all_NxD, first):
+    sims = rows_CxD @ all_NxD.T
     own = first + jnp.arange(rows_CxD.shape[0])
     sims = sims.at[jnp.arange(rows_CxD.shape[0]), own].set(-jnp.inf)  # not its own neighbour
     return jax.lax.top_k(sims, k)[1]
 
-  return np.concatenate([np.asarray(top(z[i:i + chunk], i)) for i in range(0, n, chunk)]).astype(np.int32)
+  return np.concatenate([np.asarray(top(z[i:i + chunk], z, i)) for i in range(0, n, chunk)]).astype(np.int32)
 
 
 def augmented_features(encode: Callable[[np.ndarray], np.ndarray], images_N: np.ndarray, views: int,
