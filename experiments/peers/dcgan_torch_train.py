@@ -4,6 +4,8 @@ to score with the project's evaluator: the peer of `experiments/gan.py ...:dcgan
 python experiments/peers/dcgan_torch_train.py --seconds=1605 --out=runs/dcgan_torch
 python experiments/score_samples.py --samples=runs/dcgan_torch/samples.npy
 
+With --steps=7000 it stops at the dcgan run's step count instead: the two compared per step.
+
 Same networks (sub-pixel generator), loss, optimiser, batch and data as the `dcgan` variant;
 PyTorch's own initialisers and a torch.randperm shuffle per epoch. A timed benchmark: a killed
 run starts again from nothing, and an existing output folder is refused, not overwritten.
@@ -26,6 +28,7 @@ from jaxunsup.errors import UsageError  # noqa: E402
 from jaxunsup.train import files  # noqa: E402
 
 _SECONDS = flags.DEFINE_float("seconds", 1605.0, "Training time budget (the dcgan run's training time).")
+_STEPS = flags.DEFINE_integer("steps", 0, "Stop after this many steps if the time budget lasts (0: time alone).")
 _OUT = flags.DEFINE_string("out", None, "New folder for samples.npy and summary.json.")
 _SEED = flags.DEFINE_integer("seed", 0, "torch.manual_seed.")
 _NUM = flags.DEFINE_integer("num_samples", 10000, "Samples to write.")
@@ -41,6 +44,8 @@ def main(argv):
     raise UsageError(f"{_OUT.value} exists; give a new --out")
   if not _SECONDS.value > 0:
     raise UsageError(f"--seconds must be positive, got {_SECONDS.value}")
+  if _STEPS.value < 0:
+    raise UsageError(f"--steps must be >= 0, got {_STEPS.value}")
   torch.manual_seed(_SEED.value)
   data_lib.prepare("mnist")
   images = data_lib.load("mnist", "train")["image"]
@@ -49,7 +54,7 @@ def main(argv):
   opt_g = torch.optim.Adam(gen.parameters(), LR, betas=BETAS)
   opt_d = torch.optim.Adam(disc.parameters(), LR, betas=BETAS)
   steps, start, order, first = 0, time.perf_counter(), torch.randperm(len(real_all)), 0
-  while time.perf_counter() - start < _SECONDS.value:
+  while time.perf_counter() - start < _SECONDS.value and (not _STEPS.value or steps < _STEPS.value):
     if first + BATCH > len(real_all):  # a new epoch: drop the remainder, reshuffle
       order, first = torch.randperm(len(real_all)), 0
     real = real_all[order[first:first + BATCH]]
