@@ -106,10 +106,15 @@ def check(block: ml_collections.ConfigDict, name: str) -> None:
     raise UsageError(f"clustering.{name}: alpha and learning_rate must be > 0, gamma >= 0 and tol in [0, 1)")
 
 
-def check_size(block: ml_collections.ConfigDict, name: str, num_examples: int, k: int) -> None:
-  """UsageError when the images to cluster are too few for k clusters or for one batch."""
+def check_clusters(num_examples: int, k: int) -> None:
+  """UsageError when k clusters cannot be made of the images (DEC's and SCAN's trials)."""
   if k > num_examples:
     raise UsageError(f"{k} clusters cannot be made of {num_examples} images")
+
+
+def check_size(block: ml_collections.ConfigDict, name: str, num_examples: int, k: int) -> None:
+  """UsageError when the images to cluster are too few for k clusters or for one batch."""
+  check_clusters(num_examples, k)
   if block.batch_size > num_examples:
     raise UsageError(f"clustering.{name}.batch_size {block.batch_size} is larger than the "
                      f"{num_examples} images clustered")

@@ -36,6 +36,7 @@ from jaxunsup import augment
 from jaxunsup.chunked import map_in_chunks
 from jaxunsup.errors import UsageError
 from jaxunsup.models.heads import ProjectionHead
+from jaxunsup.objectives import dec
 from jaxunsup.train import checkpoint, compiled
 
 
@@ -117,8 +118,7 @@ def check(block: ml_collections.ConfigDict, dataset: str) -> None:
 
 def check_size(block: ml_collections.ConfigDict, num_examples: int, k: int) -> None:
   """UsageError when the images are too few for k clusters or for the neighbours asked for."""
-  if k > num_examples:
-    raise UsageError(f"{k} clusters cannot be made of {num_examples} images")
+  dec.check_clusters(num_examples, k)
   if block.neighbours >= num_examples:
     raise UsageError(f"clustering.scan.neighbours {block.neighbours} needs more than that many images; "
                      f"{num_examples} are clustered")
