@@ -110,3 +110,34 @@ def test_sizes_the_conv_stacks_cannot_take_are_usage_errors():
   cfg = ml_collections.ConfigDict(dict(gen_features=(16, 8), conditioning="projection"))
   with pytest.raises(UsageError, match="divisible by 8, not 60x60"):
     models.build_gan("dcgan", cfg, (60, 60, 1), 0)
+
+
+def _layers(params) -> list:
+  """(kernel, bias) of every Dense and conv layer in a parameter tree."""
+  if "kernel" in params:
+    return [(params["kernel"], params["bias"])]
+  return [layer for v in params.values() if isinstance(v, dict) for layer in _layers(v)]
+
+
+@pytest.mark.parametrize("arch", ["mlp", "dcgan"])
+def test_torch_init_is_pytorchs_uniform_on_every_gan_layer(arch):
+  """`torch`: every Dense and conv weight and bias in U(+-1/sqrt(fan_in)), spread over the range
+  (a uniform's std is bound/sqrt(3)); `lecun`: zero biases; an unknown scheme is refused."""
+  cfg = ml_collections.ConfigDict(dict(hidden=(32, 16), gen_features=(16, 8), disc_features=(8, 16), gen_kernel=3,
+                                       gen_batch_norm=True, gen_upsampling="subpixel", disc_kernel=4,
+                                       disc_conv_impl="patches", spectral_norm=False, conditioning="projection"))
+  def layers(init):
+    cfg.init = init
+    gen, disc = models.build_gan(arch, cfg, (28, 28, 1), 0)
+    return (_layers(gen.init(jax.random.key(0), jnp.ones((2, 5)))["params"])
+            + _layers(disc.init(jax.random.key(1), jnp.ones((2, 28, 28, 1)))["params"]))
+  torch = layers("torch")
+  assert len(torch) == 6  # three in each network
+  for kernel, bias in torch:
+    bound = np.prod(kernel.shape[:-1]) ** -0.5  # fan_in: every axis but the outputs
+    assert float(jnp.max(jnp.abs(kernel))) <= bound and float(jnp.max(jnp.abs(bias))) <= bound
+    if kernel.size >= 256:
+      np.testing.assert_allclose(float(jnp.std(kernel)), bound / np.sqrt(3), rtol=0.1)
+  assert all(float(jnp.max(jnp.abs(bias))) == 0 for _, bias in layers("lecun"))
+  with pytest.raises(UsageError, match="unknown model.init 'xavier'; choose one of lecun, torch"):
+    layers("xavier")

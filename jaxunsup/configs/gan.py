@@ -34,6 +34,7 @@ def base() -> ml_collections.ConfigDict:
       "disc_conv_impl": "xla",    # or patches: the same convs as patch matmuls (fast gradient penalty on CPU)
       "conditioning": "projection",  # cgan discriminator: projection | concat
       "spectral_norm": False,     # divide each discriminator weight by its largest singular value
+      "init": "lecun",            # layer initialisers: lecun (Flax's) | torch (PyTorch's U(+-1/sqrt(fan_in)))
       "ema_decay": 0.999,         # EMA of generator weights, scored separately; 0 turns it off
   })
   c.train = ml_collections.ConfigDict({

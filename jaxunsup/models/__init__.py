@@ -6,6 +6,7 @@ import ml_collections
 
 from jaxunsup.errors import UsageError
 from jaxunsup.models.conv import ConvDecoder, ConvEncoder
+from jaxunsup.models.layers import INITS
 from jaxunsup.models.gan import (CONDITIONINGS, CONV_IMPLS, UPSAMPLINGS, DCDiscriminator, DCGenerator,
                                  MLPDiscriminator, MLPGenerator, generator_widths)
 from jaxunsup.models.mlp import MLPDecoder, MLPEncoder
@@ -52,11 +53,14 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
   if num_classes and model_cfg.conditioning not in CONDITIONINGS:
     raise UsageError(f"unknown model.conditioning {model_cfg.conditioning!r}; "
                      f"choose one of {', '.join(CONDITIONINGS)}")
+  init = model_cfg.get("init", "lecun")
+  if init not in INITS:
+    raise UsageError(f"unknown model.init {init!r}; choose one of {', '.join(INITS)}")
   shape = tuple(image_shape)
   if arch == "mlp":
     hidden = tuple(model_cfg.hidden)
-    return (MLPGenerator(hidden, shape, num_classes),
-            MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning, model_cfg.spectral_norm))
+    return (MLPGenerator(hidden, shape, num_classes, init),
+            MLPDiscriminator(hidden[::-1], num_classes, model_cfg.conditioning, model_cfg.spectral_norm, init))
   gen_features = tuple(model_cfg.gen_features)
   if len(gen_features) != 2:
     raise UsageError(f"dcgan needs two model.gen_features, got {gen_features}")
@@ -71,9 +75,9 @@ def build_gan(arch: str, model_cfg: ml_collections.ConfigDict, image_shape: Sequ
     raise UsageError(f"unknown model.disc_conv_impl {model_cfg.disc_conv_impl!r}; "
                      f"choose one of {', '.join(CONV_IMPLS)}")
   return (DCGenerator(gen_features, shape, num_classes, model_cfg.gen_kernel, model_cfg.gen_batch_norm,
-                      model_cfg.gen_upsampling),
+                      model_cfg.gen_upsampling, init),
           DCDiscriminator(tuple(model_cfg.disc_features), num_classes, model_cfg.conditioning,
-                          model_cfg.disc_kernel, model_cfg.disc_conv_impl, model_cfg.spectral_norm))
+                          model_cfg.disc_kernel, model_cfg.disc_conv_impl, model_cfg.spectral_norm, init))
 
 
 def check_text_encoder(model_cfg: ml_collections.ConfigDict) -> None:

@@ -10,6 +10,9 @@ Discriminators take `spectral_norm=True` (Miyato et al. 2018): every weight matr
 flattened to (k*k*C_in, C_out)) is divided by its largest singular value, estimated by power
 iteration from vectors kept in the `batch_stats` collection. Calls with `update_stats=True`
 store the iterated vectors; the train step does that once per discriminator update.
+
+Every network takes `init_scheme`, the initialisers of its Dense and conv layers (`layers.layer_init`):
+Flax's `lecun` or PyTorch's defaults, `torch`.
 """
 
 from typing import Optional, Sequence
@@ -18,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxunsup.models.layers import PatchConv, SubPixelUpsample, stage_widths
+from jaxunsup.models.layers import PatchConv, SubPixelUpsample, layer_init, stage_widths
 
 CONDITIONINGS = ("projection", "concat")
 UPSAMPLINGS = ("subpixel", "transposed")
@@ -43,10 +46,12 @@ class _Projection(nn.Module):
   num_classes: int
   conditioning: str
   spectral_norm: bool = False
+  init_scheme: str = "lecun"
 
   @nn.compact
   def __call__(self, h_BxF: jnp.ndarray, labels_B: Optional[jnp.ndarray], update_stats: bool = False) -> jnp.ndarray:
-    out_B = _normalised(nn.Dense(1), self.spectral_norm, update_stats)(h_BxF)[:, 0]
+    dense = nn.Dense(1, **layer_init(self.init_scheme, h_BxF.shape[-1]))
+    out_B = _normalised(dense, self.spectral_norm, update_stats)(h_BxF)[:, 0]
     if self.num_classes and self.conditioning == "projection":
       embed_BxF = nn.Embed(self.num_classes, h_BxF.shape[-1])(labels_B)
       out_B = out_B + jnp.sum(embed_BxF * h_BxF, axis=-1)
@@ -58,14 +63,16 @@ class MLPGenerator(nn.Module):
   hidden: Sequence[int]
   image_shape: Sequence[int]
   num_classes: int = 0
+  init_scheme: str = "lecun"
 
   @nn.compact
   def __call__(self, z_BxD, labels_B=None, train: bool = True):
     h = _with_label(z_BxD, labels_B, self.num_classes)
     for width in self.hidden:
-      h = nn.leaky_relu(nn.Dense(width)(h), 0.2)
+      h = nn.leaky_relu(nn.Dense(width, **layer_init(self.init_scheme, h.shape[-1]))(h), 0.2)
     size = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
-    return jnp.tanh(nn.Dense(size)(h)).reshape((z_BxD.shape[0], *self.image_shape))
+    h = nn.Dense(size, **layer_init(self.init_scheme, h.shape[-1]))(h)
+    return jnp.tanh(h).reshape((z_BxD.shape[0], *self.image_shape))
 
 
 class MLPDiscriminator(nn.Module):
@@ -74,6 +81,7 @@ class MLPDiscriminator(nn.Module):
   num_classes: int = 0
   conditioning: str = "projection"
   spectral_norm: bool = False
+  init_scheme: str = "lecun"
 
   @nn.compact
   def __call__(self, x_BxHxWxC, labels_B=None, update_stats: bool = False):
@@ -81,8 +89,9 @@ class MLPDiscriminator(nn.Module):
     if self.conditioning == "concat":
       h = _with_label(h, labels_B, self.num_classes)
     for width in self.hidden:
-      h = nn.leaky_relu(_normalised(nn.Dense(width), self.spectral_norm, update_stats)(h), 0.2)
-    return _Projection(self.num_classes, self.conditioning, self.spectral_norm)(h, labels_B, update_stats)
+      dense = nn.Dense(width, **layer_init(self.init_scheme, h.shape[-1]))
+      h = nn.leaky_relu(_normalised(dense, self.spectral_norm, update_stats)(h), 0.2)
+    return _Projection(self.num_classes, self.conditioning, self.spectral_norm, self.init_scheme)(h, labels_B, update_stats)
 
 
 class DCGenerator(nn.Module):
@@ -99,6 +108,7 @@ class DCGenerator(nn.Module):
   kernel_size: int = 3
   batch_norm: bool = True
   upsampling: str = "subpixel"     # or "transposed": the textbook ConvTranspose, slow on CPU
+  init_scheme: str = "lecun"
 
   @nn.compact
   def __call__(self, z_BxD, labels_B=None, train: bool = True):
@@ -106,12 +116,14 @@ class DCGenerator(nn.Module):
     norm = (lambda h: nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)) \
         if self.batch_norm else (lambda h: h)
     if self.upsampling == "subpixel":
-      up = lambda f: SubPixelUpsample(f, self.kernel_size)
+      up = lambda f: SubPixelUpsample(f, self.kernel_size, self.init_scheme)
     else:
-      up = lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME")
+      # PyTorch's ConvTranspose2d counts its fan-in over output channels: kept, so `torch` is torch's
+      up = lambda f: nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME", **layer_init(self.init_scheme, 16 * f))
     features = generator_widths(self.features, self.image_shape)
     scale = 2 ** len(features)
-    h = nn.Dense((height // scale) * (width // scale) * features[0])(_with_label(z_BxD, labels_B, self.num_classes))
+    h = _with_label(z_BxD, labels_B, self.num_classes)
+    h = nn.Dense((height // scale) * (width // scale) * features[0], **layer_init(self.init_scheme, h.shape[-1]))(h)
     h = nn.relu(norm(h)).reshape((z_BxD.shape[0], height // scale, width // scale, features[0]))
     for f in features[1:]:
       h = nn.relu(norm(up(f)(h)))
@@ -133,6 +145,7 @@ class DCDiscriminator(nn.Module):
   kernel_size: int = 4
   conv_impl: str = "xla"           # or "patches": same function, faster under a gradient penalty on CPU
   spectral_norm: bool = False
+  init_scheme: str = "lecun"
 
   @nn.compact
   def __call__(self, x_BxHxWxC, labels_B=None, update_stats: bool = False):
@@ -144,8 +157,8 @@ class DCDiscriminator(nn.Module):
     k = self.kernel_size
     for i, f in enumerate(stage_widths(self.features, max(h.shape[1:3]))):
       # one name for both implementations, so their parameters are interchangeable
-      conv = PatchConv(f, k, 2, name=f"Conv_{i}") if self.conv_impl == "patches" else \
-          nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}")
+      conv = PatchConv(f, k, 2, self.init_scheme, name=f"Conv_{i}") if self.conv_impl == "patches" else \
+          nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}", **layer_init(self.init_scheme, k * k * h.shape[-1]))
       h = nn.leaky_relu(_normalised(conv, self.spectral_norm, update_stats)(h), 0.2)
-    return _Projection(self.num_classes, self.conditioning, self.spectral_norm)(
+    return _Projection(self.num_classes, self.conditioning, self.spectral_norm, self.init_scheme)(
         h.reshape((h.shape[0], -1)), labels_B, update_stats)

@@ -1,6 +1,7 @@
 """Small building blocks shared by the models."""
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxunsup.errors import UsageError
@@ -14,6 +15,21 @@ def activation_fn(name: str):
   if name not in _ACTIVATIONS:
     raise UsageError(f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}")
   return _ACTIVATIONS[name]
+
+
+INITS = ("lecun", "torch")
+
+
+def layer_init(init: str, fan_in: int) -> dict:
+  """The kernel_init and bias_init arguments of a Dense or Conv layer with `fan_in` inputs per
+  output. `lecun` is Flax's default: weights of variance 1/fan_in, zero biases. `torch` is
+  PyTorch's default for Linear and Conv2d: weights and biases U(-b, b) with b = 1/sqrt(fan_in),
+  so a third of the weight variance, compounding through the layers, and biases that are not zero."""
+  if init == "lecun":
+    return {}
+  bound = fan_in ** -0.5
+  uniform = lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+  return {"kernel_init": uniform, "bias_init": uniform}
 
 
 # Conv stacks halve the image until its map is at most this wide: 28 and 32-pixel images reach 7
@@ -55,11 +71,13 @@ class SubPixelUpsample(nn.Module):
   """
   features: int
   kernel_size: int = 3
+  init_scheme: str = "lecun"       # see layer_init
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
     k = (self.kernel_size, self.kernel_size)
-    y = nn.Conv(self.features * 4, k, padding="SAME")(x_BxHxWxC)
+    fan_in = self.kernel_size ** 2 * x_BxHxWxC.shape[-1]
+    y = nn.Conv(self.features * 4, k, padding="SAME", **layer_init(self.init_scheme, fan_in))(x_BxHxWxC)
     return depth_to_space(y, 2)
 
 
@@ -86,11 +104,13 @@ class PatchConv(nn.Module):
   features: int
   kernel_size: int
   stride: int = 1
+  init_scheme: str = "lecun"       # see layer_init
 
   @nn.compact
   def __call__(self, x_BxHxWxC: jnp.ndarray) -> jnp.ndarray:
     k, c = self.kernel_size, x_BxHxWxC.shape[-1]
-    kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features))
-    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+    inits = layer_init(self.init_scheme, k * k * c)
+    kernel = self.param("kernel", inits.get("kernel_init", nn.initializers.lecun_normal()), (k, k, c, self.features))
+    bias = self.param("bias", inits.get("bias_init", nn.initializers.zeros_init()), (self.features,))
     patches = extract_patches(x_BxHxWxC, k, self.stride)
     return patches @ kernel.reshape((k * k * c, self.features)) + bias
