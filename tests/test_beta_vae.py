@@ -78,7 +78,7 @@ def test_smoke_run_on_shapes_reports_disentanglement(tmp_path):
   config = get_config("shapes_beta_tcvae")
   smoke = get_config("smoke")
   config.model.hidden, config.train = smoke.model.hidden, smoke.train
-  config.eval.update(examples=256, iw_samples=20, iw_chunk=10, iw_batch=500, num_samples=64)
+  config.eval.update(examples=256, iw_samples=5, iw_chunk=5, iw_batch=500, num_samples=64)
   summary = autoencoder.train_and_evaluate(config, str(tmp_path))
   assert summary["model"] == "beta_tcvae" and summary["dataset"] == "shapes"
   assert len(summary["latent_kl"]) == 10 and 0 <= summary["active_latents"] <= 10

@@ -26,7 +26,7 @@ def base() -> ml_collections.ConfigDict:
 def smoke(c):
   c.families = ("autoencoder",)
   c.trials = (1,)
-  c.kills_per_trial = 3
+  c.kills_per_trial = 2
   c.bad_input = False
 
 
