@@ -26,7 +26,7 @@ from jaxunsup.errors import UsageError
 from jaxunsup.data.specs import model_inputs
 from jaxunsup.models.layers import stage_widths
 from jaxunsup.train import files, loop
-from jaxunsup.train.state import TrainState
+from jaxunsup.train.state import TrainState, init_variables
 
 # Bump when the architecture or the training recipe below changes.
 RECIPE = "evalnet-v1"
@@ -76,7 +76,7 @@ def _train(train: dict, num_classes: int) -> dict:
   """Trains EvalNet with the fixed recipe; the same data gives bit-identical weights."""
   net = EvalNet(num_classes)
   root = jax.random.key(SEED)
-  params = net.init(jax.random.fold_in(root, 0), jnp.zeros((1, *train["image"].shape[1:])))["params"]
+  params = init_variables(net, jax.random.fold_in(root, 0), jnp.zeros((1, *train["image"].shape[1:])))["params"]
   state = TrainState.create(apply_fn=net.apply, params=params, tx=optax.adam(LEARNING_RATE))
 
   def train_step(state, batch, rng):
@@ -113,7 +113,7 @@ def _cached(dataset: str, data_dir: str, num_classes: int) -> Evaluator | None:
     with open(path, "rb") as f:
       blob = f.read()
     if path.endswith(f"-{hashlib.sha256(blob).hexdigest()[:12]}.msgpack"):
-      template = EvalNet(num_classes).init(jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
+      template = init_variables(EvalNet(num_classes), jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
       return Evaluator(dataset, flax.serialization.from_bytes(template["params"], blob), num_classes, path)
   return None
 

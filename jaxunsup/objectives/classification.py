@@ -20,7 +20,7 @@ from jaxunsup.augment import augment
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.models.heads import EncoderClassifier
 from jaxunsup.objectives.registry import Objective, Parts, register
-from jaxunsup.train.state import TrainState, global_norm
+from jaxunsup.train.state import TrainState, global_norm, init_variables
 
 
 def cross_entropy(logits_BxK: jnp.ndarray, labels_B: jnp.ndarray) -> tuple:
@@ -73,7 +73,7 @@ def _build(config: ml_collections.ConfigDict, spec: InputSpec, frozen_encoder: b
   dtype = jnp.float32 if spec.key == "image" else jnp.int32
 
   def init(rng):
-    params = model.init(rng, jnp.zeros((1, *spec.shape), dtype))["params"]
+    params = init_variables(model, rng, jnp.zeros((1, *spec.shape), dtype))["params"]
     return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
 
   return Parts(init=init, examples_per_step=config.train.batch_size,

@@ -27,7 +27,7 @@ from jaxunsup import diffaugment, models
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.errors import UsageError
 from jaxunsup.objectives.registry import Objective, Parts, register
-from jaxunsup.train.state import GANState, StatsState, TrainState, global_norm
+from jaxunsup.train.state import GANState, StatsState, TrainState, global_norm, init_variables
 
 
 # Losses. Arguments are the discriminator's raw outputs, one per image.
@@ -261,8 +261,11 @@ def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, arch: str, c
     """Generator and discriminator, each with its own Adam state, and the generator's EMA."""
     gen_key, disc_key = jax.random.split(rng)
     labels = jnp.zeros((2,), jnp.int32) if num_classes else None
-    gen_vars = gen.init(gen_key, jnp.zeros((2, config.model.latent_dim)), labels, train=False)
-    disc_vars = disc.init(disc_key, jnp.zeros((2, *spec.shape)), labels)
+    gen_vars = init_variables(gen, gen_key, jnp.zeros((2, config.model.latent_dim)), labels, train=False)
+    # op by op under spectral norm: compiled, its kernels come out one float step apart, and the
+    # sngan runs measured so far would not repeat
+    disc_init = disc.init if config.model.spectral_norm else functools.partial(init_variables, disc)
+    disc_vars = disc_init(disc_key, jnp.zeros((2, *spec.shape)), labels)
     batch_stats = gen_vars.get("batch_stats", {})
     if "batch_stats" in disc_vars:  # spectral norm's vectors
       disc_state = StatsState.create(apply_fn=disc.apply, params=disc_vars["params"],

@@ -1,5 +1,6 @@
 """Train-state pytrees: one optax state per network, grouped per objective."""
 
+import functools
 from typing import Any, Sequence
 
 import flax
@@ -56,9 +57,17 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransf
   return opt
 
 
+@functools.partial(jax.jit, static_argnums=0, static_argnames="train")
+def init_variables(module, rng: jax.Array, *inputs, **kwargs) -> dict:
+  """`module.init(rng, *inputs, **kwargs)` as one compiled program, with the same values. Op by op,
+  every initialiser compiles on its own: about a second per network in a fresh process on XLA's
+  CPU backend, against a few tenths. Modules of equal fields hash alike, so they share it."""
+  return module.init(rng, *inputs, **kwargs)
+
+
 def create(module, rng: jax.Array, example_in: jnp.ndarray, tx: optax.GradientTransformation) -> TrainState:
   """Initialises `module` on an example input and wraps it with its own optimizer state."""
-  params = module.init(rng, example_in)["params"]
+  params = init_variables(module, rng, example_in)["params"]
   return TrainState.create(apply_fn=module.apply, params=params, tx=tx)
 
 
