@@ -6,9 +6,11 @@ FASHION_DIR := /usr/share/datasets/fashion-mnist
 
 .PHONY: demo test data venv clean
 
+# uv (from PyPI) installs the versions pip would resolve, in about a fifth of pip's time.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check uv
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -e '.[dev]'
 	touch $@
 
 venv: $(VENV)/.installed
