@@ -8,6 +8,7 @@ import pytest
 from jaxunsup import models
 from jaxunsup.errors import UsageError
 from jaxunsup.models.layers import PatchConv, depth_to_space
+from jaxunsup.train.state import init_variables
 
 
 def _model_cfg(name, **kw):
@@ -85,9 +86,9 @@ def test_conv_models_take_the_input_size(side):
   shape = (side, side, 3)
   x = jnp.ones((2, *shape))
   enc, dec = models.build_autoencoder(_model_cfg("conv"), shape)
-  enc_vars = enc.init(jax.random.key(0), x)
-  z = enc.apply(enc_vars, x)
-  assert dec.apply(dec.init(jax.random.key(1), z), z).shape == (2, *shape)
+  enc_vars = init_variables(enc, jax.random.key(0), x)
+  z = jax.jit(enc.apply)(enc_vars, x)  # compiled: op by op, each op of each size compiles alone
+  assert jax.jit(dec.apply)(init_variables(dec, jax.random.key(1), z), z).shape == (2, *shape)
   flat = enc_vars["params"]["Dense_0"]["kernel"].shape[0]
   assert flat == (7 * 7 * 8 if side == 28 else 8 * 8 * 16)
   cfg = ml_collections.ConfigDict(dict(hidden=(8,), gen_features=(16, 8), disc_features=(8, 16), gen_kernel=3,
@@ -95,11 +96,11 @@ def test_conv_models_take_the_input_size(side):
                                        disc_conv_impl="xla", spectral_norm=False, conditioning="projection"))
   gen, disc = models.build_gan("dcgan", cfg, shape, 0)
   noise = jnp.ones((2, 5))
-  gen_vars = gen.init(jax.random.key(2), noise)
-  fake, _ = gen.apply(gen_vars, noise, mutable=["batch_stats"])
+  gen_vars = init_variables(gen, jax.random.key(2), noise)
+  fake = jax.jit(lambda v, n: gen.apply(v, n, mutable=["batch_stats"])[0])(gen_vars, noise)
   assert fake.shape == (2, *shape)
-  assert disc.apply(disc.init(jax.random.key(3), fake), fake).shape == (2,)
-  logits, features = EvalNet(4).apply(EvalNet(4).init(jax.random.key(4), x), x)
+  assert jax.jit(disc.apply)(init_variables(disc, jax.random.key(3), fake), fake).shape == (2,)
+  logits, features = jax.jit(EvalNet(4).apply)(init_variables(EvalNet(4), jax.random.key(4), x), x)
   assert logits.shape == (2, 4) and features.shape == (2, 128)
 
 
@@ -129,8 +130,8 @@ def test_torch_init_is_pytorchs_uniform_on_every_gan_layer(arch):
   def layers(init):
     cfg.init = init
     gen, disc = models.build_gan(arch, cfg, (28, 28, 1), 0)
-    return (_layers(gen.init(jax.random.key(0), jnp.ones((2, 5)))["params"])
-            + _layers(disc.init(jax.random.key(1), jnp.ones((2, 28, 28, 1)))["params"]))
+    return (_layers(init_variables(gen, jax.random.key(0), jnp.ones((2, 5)))["params"])
+            + _layers(init_variables(disc, jax.random.key(1), jnp.ones((2, 28, 28, 1)))["params"]))
   torch = layers("torch")
   assert len(torch) == 6  # three in each network
   for kernel, bias in torch:

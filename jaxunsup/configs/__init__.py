@@ -15,9 +15,10 @@ def shared_fields() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0
   # pipeline: auto | device | stream, how batches reach the device (train/stream.py); workers:
-  # processes reading batches when streaming (0: threads of this process); prefetch: batches ahead.
+  # processes reading batches when streaming (0: threads of this process); prefetch: batches ahead;
+  # test_examples: score on the first N test images only (0: the whole split), for quick runs.
   c.data = ml_collections.ConfigDict({"name": "mnist", "source_dir": "", "pipeline": "auto",
-                                      "workers": 0, "prefetch": 2})
+                                      "workers": 0, "prefetch": 2, "test_examples": 0})
   # Data-parallel SPMD (train/parallel.py): batches split over data x fsdp devices, params
   # sharded over fsdp; data = -1 takes every device. --config.mesh.data=-1 on a multi-GPU host.
   c.mesh = ml_collections.ConfigDict({"data": 1, "fsdp": 1})

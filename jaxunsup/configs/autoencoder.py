@@ -69,6 +69,7 @@ def smoke(c):
   c.model.pseudo_inputs = 16
   c.train.update(batch_size=64, steps=40, log_every=10, eval_every=20, checkpoint_every=20)
   c.eval.update(examples=256, iw_samples=5, iw_chunk=5, iw_batch=500, num_samples=64, pca_examples=5000)
+  c.data.test_examples = 2000
 
 
 def demo(c):

@@ -166,6 +166,7 @@ def smoke(c):
   c.finetune.update(labels_per_class=(3,), seeds=(0, 1), steps=10, batch_size=16, log_every=5)
   c.m2.update(hidden=16, latent_dim=4, batch_size=16, steps=10, eval_every=5)
   c.fixmatch.update(batch_size=4, mu=2, steps=6, eval_every=3)
+  c.data.test_examples = 2000
 
 
 def cifar10(c):

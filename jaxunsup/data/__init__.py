@@ -193,10 +193,10 @@ def _damaged(name: str, split: str, where, data_dir: str | None, e: Exception) -
 
 def load_splits(data_cfg) -> tuple:
   """Prepares (once) and loads the (train, test) splits named by an experiment's `config.data`
-  (fields `name` and `source_dir`)."""
+  (fields `name`, `source_dir` and `test_examples`)."""
   spec(data_cfg.name)  # an image dataset
   prepare(data_cfg.name, source_dir=data_cfg.source_dir or None)
-  return load(data_cfg.name, "train"), load(data_cfg.name, "test")
+  return load(data_cfg.name, "train"), _test_split(data_cfg)
 
 
 def open_splits(data_cfg) -> tuple:
@@ -204,7 +204,16 @@ def open_splits(data_cfg) -> tuple:
   whole or streams it as `data.pipeline` says, and the recipe reads the samples it evaluates on."""
   spec(data_cfg.name)
   prepare(data_cfg.name, source_dir=data_cfg.source_dir or None)
-  return open_split(data_cfg.name, "train"), load(data_cfg.name, "test")
+  return open_split(data_cfg.name, "train"), _test_split(data_cfg)
+
+
+def _test_split(data_cfg) -> dict:
+  """The test split, or its first `data.test_examples` examples when that is positive."""
+  n = data_cfg.get("test_examples", 0)
+  if not isinstance(n, int) or n < 0:
+    raise UsageError(f"data.test_examples must be an integer >= 0 (0: the whole split), got {n!r}")
+  test = load(data_cfg.name, "test")
+  return {k: v[:n] for k, v in test.items()} if n else test
 
 
 def check_name(name: str, data_dir: str | None = None) -> None:
