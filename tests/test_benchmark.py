@@ -28,8 +28,10 @@ def _run(*args, devices=1, process=False):
   return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=xla_env(devices))
 
 
-def test_smoke_run_times_every_model(tmp_path):
-  proc = _run(f"--workdir={tmp_path}", process=True)  # a CPU process on any machine
+def test_smoke_run_times_every_model_and_each_pipeline(tmp_path):
+  # one process (a CPU one on any machine) for the model rows and the pipeline rows
+  proc = _run(f"--workdir={tmp_path}", "--config.pipeline_models=('autoencoder/mlp',)",
+              "--config.pipelines=('device','stream','stream:1')", process=True)
   assert proc.returncode == 0, proc.stderr[-2000:]
   with open(tmp_path / "benchmark.json") as f:
     result = json.load(f)
@@ -41,6 +43,14 @@ def test_smoke_run_times_every_model(tmp_path):
     assert r["samples_per_second"] == pytest.approx(r["examples_per_step"] * r["steps_per_second"])
   table = (tmp_path / "benchmark.md").read_text()
   assert "| autoencoder/mlp | 16 | host |" in table and "MFU" in table and "no scaling rows" in table
+  # real data read on the device, streamed by threads, streamed by one worker process
+  assert [r["pipeline"] for r in result["pipelines"]] == ["device", "stream", "stream:1"]
+  for r in result["pipelines"]:
+    assert r["dataset"] == "mnist" and r["min_ms"] <= r["ms_per_step"] <= r["max_ms"]
+    assert r["data_mb"] == pytest.approx(60000 * (28 * 28 + 4) / 2 ** 20) and r["peak_rss_mb"] > r["data_mb"]
+  assert result["pipelines"][0]["relative_to_device"] == 1.0
+  assert result["pipelines"][2]["worker_peak_rss_mb"] > 0  # the worker process ran and ended
+  assert "| autoencoder/mlp | mnist | stream:1 | 64 |" in table
 
 
 def test_scaling_rows_on_two_simulated_devices(tmp_path):
@@ -51,21 +61,6 @@ def test_scaling_rows_on_two_simulated_devices(tmp_path):
   assert result["device_count"] == 2 and result["mesh_devices"] == 2
   assert [(r["devices"], r["speedup"] > 0) for r in result["scaling"]] == [(1, True), (2, True)]
   assert result["scaling"][0]["speedup"] == 1.0
-
-
-def test_pipeline_rows_time_real_data_on_the_device_and_streamed(tmp_path):
-  proc = _run(f"--workdir={tmp_path}", "--config.models=()", "--config.pipeline_models=('autoencoder/mlp',)",
-              "--config.pipelines=('device','stream','stream:1')", process=True)
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  with open(tmp_path / "benchmark.json") as f:
-    result = json.load(f)
-  assert result["rows"] == [] and [r["pipeline"] for r in result["pipelines"]] == ["device", "stream", "stream:1"]
-  for r in result["pipelines"]:
-    assert r["dataset"] == "mnist" and r["min_ms"] <= r["ms_per_step"] <= r["max_ms"]
-    assert r["data_mb"] == pytest.approx(60000 * (28 * 28 + 4) / 2 ** 20) and r["peak_rss_mb"] > r["data_mb"]
-  assert result["pipelines"][0]["relative_to_device"] == 1.0
-  assert result["pipelines"][2]["worker_peak_rss_mb"] > 0  # the worker process ran and ended
-  assert "| autoencoder/mlp | mnist | stream:1 | 64 |" in (tmp_path / "benchmark.md").read_text()
 
 
 @pytest.mark.parametrize("kind,expected", [("NVIDIA H100 80GB HBM3", "H100 SXM"), ("NVIDIA H100 PCIe", "H100 PCIe"),
