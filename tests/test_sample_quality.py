@@ -80,6 +80,8 @@ def test_evaluator_cache_is_named_by_weight_hash_and_a_bad_file_is_retrained(tmp
     return {m: {k: rng.normal(size=s).astype(np.float32) for k, s in p.items()} for m, p in shapes.items()}
 
   monkeypatch.setattr(classifier, "_train", fake_train)
+  # in this process, so the fake training is the one that runs
+  monkeypatch.setattr(classifier, "_train_elsewhere", classifier.train_and_write)
   monkeypatch.setattr(data_lib, "prepare", lambda *a, **k: None)
   monkeypatch.setattr(data_lib, "load", lambda *a, **k: {"image": None, "label": None})
   first = classifier.load_or_train("mnist", str(tmp_path), verbose=False)
@@ -95,6 +97,14 @@ def test_evaluator_cache_is_named_by_weight_hash_and_a_bad_file_is_retrained(tmp
   classifier.load_or_train("mnist", str(tmp_path), verbose=False)
   assert len(calls) == 2
   assert len(glob.glob(str(tmp_path / "evaluators" / "*.msgpack"))) == 2
+
+
+def test_the_evaluator_trains_without_the_tests_fast_compile_flag():
+  # tests/conftest.py compiles at optimisation level 0, which changes the trained weights
+  env = classifier.training_env({"XLA_FLAGS": "--xla_force_host_platform_device_count=8 "
+                                              "--xla_backend_optimization_level=0", "HOME": "/h"})
+  assert env == {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "HOME": "/h"}
+  assert "optimization_level" not in classifier.training_env()["XLA_FLAGS"]
 
 
 def test_real_mnist_train_images_score_near_the_floor():

@@ -1,7 +1,8 @@
 """The evaluation classifier of a dataset: a small convnet whose features score generated samples.
 
 Inception weights cannot be fetched offline, and Inception features of 28x28 digits say little,
-so each dataset gets its own classifier, trained once with a fixed seed and recipe and cached in
+so each dataset gets its own classifier, trained once with a fixed seed and recipe (in a child
+process, without the XLA flags that change its floats, see `training_env`) and cached in
 the data dir as `evaluators/{dataset}-{RECIPE}-{sha256 of the weights, 12 hex}.msgpack` (a user
 dataset's name carries its content fingerprint, see `data.identity`). A file
 whose contents do not match its name is ignored and the classifier is trained again. Scores made
@@ -13,6 +14,8 @@ import functools
 import glob
 import hashlib
 import os
+import subprocess
+import sys
 
 import flax.linen as nn
 import flax.serialization
@@ -136,8 +139,43 @@ def load_or_train(dataset: str, data_dir: str | None = None, verbose: bool = Tru
     if verbose:
       print(f"training the {dataset} evaluation classifier ({RECIPE}); it is cached for later runs")
     data_lib.prepare(dataset, data_dir)
-    params = _train(data_lib.load(dataset, "train", data_dir), num_classes)
-    blob = flax.serialization.to_bytes(params)
-    path = _cache_glob(data_dir, dataset).replace("*", hashlib.sha256(blob).hexdigest()[:12])
-    files.write_bytes(path, blob)
-    return Evaluator(dataset, params, num_classes, path)
+    _train_elsewhere(dataset, data_dir)
+    found = _cached(dataset, data_dir, num_classes)
+    if found is None:
+      raise RuntimeError(f"the {dataset} evaluator was trained but {_cache_glob(data_dir, dataset)} does not hold it")
+    return found
+
+
+# XLA flags that change the floats of training. The tests compile at optimisation level 0 for
+# speed, and an evaluator trained there came out with other weights than one trained by an
+# experiment (another file, other FIDs): which one a cache folder held depended on who trained
+# first. Training runs in a child process without them.
+_RESULT_FLAGS = ("--xla_backend_optimization_level",)
+
+
+def training_env(environ=os.environ) -> dict:
+  """`environ` without the XLA flags that change the evaluator's weights."""
+  kept = [f for f in environ.get("XLA_FLAGS", "").split() if not f.startswith(_RESULT_FLAGS)]
+  return {**environ, "XLA_FLAGS": " ".join(kept)}
+
+
+def _train_elsewhere(dataset: str, data_dir: str) -> None:
+  """Trains and writes the evaluator in a child process under `training_env`."""
+  proc = subprocess.run([sys.executable, "-m", "jaxunsup.eval.classifier", dataset, data_dir],
+                        env=training_env(), capture_output=True, text=True)
+  if proc.returncode != 0:
+    lines = [l for l in proc.stderr.splitlines() if l.strip()]
+    raise RuntimeError(f"training the {dataset} evaluator failed: {lines[-1] if lines else proc.returncode}")
+
+
+def train_and_write(dataset: str, data_dir: str) -> str:
+  """Trains the evaluator of a prepared `dataset` and writes it to the cache; returns its path."""
+  params = _train(data_lib.load(dataset, "train", data_dir), data_lib.num_classes(dataset))
+  blob = flax.serialization.to_bytes(params)
+  path = _cache_glob(data_dir, dataset).replace("*", hashlib.sha256(blob).hexdigest()[:12])
+  files.write_bytes(path, blob)
+  return path
+
+
+if __name__ == "__main__":  # the child of _train_elsewhere: python -m jaxunsup.eval.classifier DATASET DATA_DIR
+  train_and_write(sys.argv[1], sys.argv[2])
