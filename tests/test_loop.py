@@ -174,6 +174,19 @@ def test_workdir_of_another_config_is_refused_untouched(tmp_path):
   assert before == {p: (tmp_path / p).read_bytes() for p in before}
 
 
+def test_a_run_older_than_an_added_field_reopens_at_the_value_it_ran_by(tmp_path):
+  config, task, images = _setup(steps=20)
+  config.data.test_examples = 0  # the value runs had before the field
+  loop.train(config, str(tmp_path), task, images)
+  saved = json.loads((tmp_path / "config.json").read_text())
+  del saved["data"]["test_examples"]  # as written before the field existed
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  loop.train(config, str(tmp_path), task, images)  # finished: restored, no error
+  config.data.test_examples = 100
+  with pytest.raises(UsageError, match="different config.*data.test_examples: 0 in workdir, 100 now"):
+    loop.train(config, str(tmp_path), task, images)
+
+
 def test_a_study_older_than_a_field_resumes_at_its_default(tmp_path):
   defaults = ml_collections.ConfigDict({"a": 1, "block": {"x": 2, "y": (1, 2)}})
   saved = tmp_path / "config.json"

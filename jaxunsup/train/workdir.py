@@ -23,6 +23,20 @@ _MISSING = "<missing>"
 EXECUTION_ONLY = {"data": ("pipeline", "workers", "prefetch")}
 
 
+# Fields added to the shared or family configs after runs were made, at the values those runs
+# behaved by: a config.json older than a field reads as if it held this value (when the current
+# config has the field), so adding a field does not strand every earlier workdir.
+ADDED_FIELDS = {"data": {"test_examples": 0}, "model": {"init": "lecun"}}
+
+
+def _with_added_fields(saved: dict, current: dict) -> dict:
+  out = dict(saved)
+  for block, fields in ADDED_FIELDS.items():
+    if isinstance(out.get(block), dict) and isinstance(current.get(block), dict):
+      out[block] = {**{k: v for k, v in fields.items() if k in current[block]}, **out[block]}
+  return out
+
+
 def _without_execution_fields(config: dict) -> dict:
   out = dict(config)
   for block, names in EXECUTION_ONLY.items():
@@ -60,8 +74,9 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
       saved = json.load(f)
   except (OSError, ValueError) as e:
     raise UsageError(f"cannot read {path} ({e}); use a new --workdir") from None
-  diffs = _differences(_without_execution_fields(config_to_json(config)), _without_execution_fields(saved), "",
-                       config_to_json(defaults) if defaults is not None else _MISSING)
+  current = config_to_json(config)
+  diffs = _differences(_without_execution_fields(current), _without_execution_fields(_with_added_fields(saved, current)),
+                       "", config_to_json(defaults) if defaults is not None else _MISSING)
   if diffs:
     shown = "; ".join(diffs[:3]) + (" ..." if len(diffs) > 3 else "")
     raise UsageError(f"{workdir} holds a run of a different config ({shown}); "
