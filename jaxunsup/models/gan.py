@@ -91,7 +91,8 @@ class MLPDiscriminator(nn.Module):
     for width in self.hidden:
       dense = nn.Dense(width, **layer_init(self.init_scheme, h.shape[-1]))
       h = nn.leaky_relu(_normalised(dense, self.spectral_norm, update_stats)(h), 0.2)
-    return _Projection(self.num_classes, self.conditioning, self.spectral_norm, self.init_scheme)(h, labels_B, update_stats)
+    project = _Projection(self.num_classes, self.conditioning, self.spectral_norm, self.init_scheme)
+    return project(h, labels_B, update_stats)
 
 
 class DCGenerator(nn.Module):
@@ -157,8 +158,9 @@ class DCDiscriminator(nn.Module):
     k = self.kernel_size
     for i, f in enumerate(stage_widths(self.features, max(h.shape[1:3]))):
       # one name for both implementations, so their parameters are interchangeable
+      inits = layer_init(self.init_scheme, k * k * h.shape[-1])
       conv = PatchConv(f, k, 2, self.init_scheme, name=f"Conv_{i}") if self.conv_impl == "patches" else \
-          nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}", **layer_init(self.init_scheme, k * k * h.shape[-1]))
+          nn.Conv(f, (k, k), strides=(2, 2), padding="SAME", name=f"Conv_{i}", **inits)
       h = nn.leaky_relu(_normalised(conv, self.spectral_norm, update_stats)(h), 0.2)
     return _Projection(self.num_classes, self.conditioning, self.spectral_norm, self.init_scheme)(
         h.reshape((h.shape[0], -1)), labels_B, update_stats)

@@ -75,8 +75,9 @@ def check_config(config: ml_collections.ConfigDict, workdir: str, has_checkpoint
   except (OSError, ValueError) as e:
     raise UsageError(f"cannot read {path} ({e}); use a new --workdir") from None
   current = config_to_json(config)
-  diffs = _differences(_without_execution_fields(current), _without_execution_fields(_with_added_fields(saved, current)),
-                       "", config_to_json(defaults) if defaults is not None else _MISSING)
+  saved = _with_added_fields(saved, current)
+  diffs = _differences(_without_execution_fields(current), _without_execution_fields(saved), "",
+                       config_to_json(defaults) if defaults is not None else _MISSING)
   if diffs:
     shown = "; ".join(diffs[:3]) + (" ..." if len(diffs) > 3 else "")
     raise UsageError(f"{workdir} holds a run of a different config ({shown}); "
