@@ -116,7 +116,9 @@ def _cached(dataset: str, data_dir: str, num_classes: int) -> Evaluator | None:
     with open(path, "rb") as f:
       blob = f.read()
     if path.endswith(f"-{hashlib.sha256(blob).hexdigest()[:12]}.msgpack"):
-      template = init_variables(EvalNet(num_classes), jax.random.key(0), jnp.zeros((1, *data_lib.spec(dataset).shape)))
+      # shapes only: the file's values replace the template's
+      template = jax.eval_shape(EvalNet(num_classes).init, jax.random.key(0),
+                                jnp.zeros((1, *data_lib.spec(dataset).shape)))
       return Evaluator(dataset, flax.serialization.from_bytes(template["params"], blob), num_classes, path)
   return None
 
