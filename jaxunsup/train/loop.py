@@ -149,12 +149,21 @@ def _segment_runner(train_step, batch_size, device_loop, mesh, prepare) -> Calla
   def run_segment(state, data, perm_N, step_key, start, stop):
     if not shapes:
       shapes["metrics"] = jax.eval_shape(step_fn, data, perm_N, step_key, 0, state)[1]
-    sums = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes["metrics"])
+    sums = _zero_sums(shapes["metrics"], mesh)
     for step in range(int(start), int(stop)):
       state, sums = one_step(state, sums, data, perm_N, step_key, jnp.asarray(step, jnp.int32))
     return state, jax.tree.map(lambda v: v / (int(stop) - int(start)), sums)
 
   return run_segment
+
+
+def _zero_sums(shapes: Any, mesh) -> Any:
+  """A segment's first metric sums, placed where one_step returns its sums: uncommitted zeros
+  in the first step and committed sums after it made jit compile the step twice in every run."""
+  zeros = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)
+  if parallel.is_single(mesh):
+    return jax.device_put(zeros, jax.local_devices()[0])
+  return parallel.put_replicated(mesh, zeros)
 
 
 def make_stream_runner(train_step: Callable, mesh: jax.sharding.Mesh | None = None,
@@ -194,7 +203,7 @@ def _stream_runner(train_step, mesh, prepare) -> Callable:
       if not shapes:
         shapes["metrics"] = jax.eval_shape(lambda s, b: train_step(s, prepare(b), step_key)[1], state, batch)
       if sums is None:
-        sums = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes["metrics"])
+        sums = _zero_sums(shapes["metrics"], mesh)
       state, sums = one_step(state, sums, batch, step_key, jnp.asarray(step, jnp.int32))
     return state, jax.tree.map(lambda v: v / (int(stop) - int(start)), sums)
 
