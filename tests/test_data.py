@@ -8,6 +8,7 @@ import importlib
 import io
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -179,6 +180,22 @@ def test_build_from_source_dir_round_trip(tmp_path, capsys):
   assert data.prepare("mnist", data_dir=data_dir, verify_hash=False) == path
   assert "already prepared" in capsys.readouterr().out
   assert mtimes() == before
+
+
+def test_a_split_is_decoded_once_read_only_and_again_when_prepared_again(tmp_path, capsys):
+  data_dir = str(tmp_path / "data")
+  first = write_idx_dir(tmp_path / "a", seed=0)
+  path = data.prepare("mnist", data_dir=data_dir, source_dir=str(tmp_path / "a"), verify_hash=False)
+  a, b = data.load("mnist", "test", data_dir=data_dir), data.load("mnist", "test", data_dir=data_dir)
+  assert a["image"] is b["image"] and a is not b  # decoded once; each caller gets its own dict
+  with pytest.raises(ValueError, match="read-only"):
+    a["image"][0] = 0
+  np.testing.assert_array_equal(a["image"][..., 0], first["test"][0])
+  second = write_idx_dir(tmp_path / "b", seed=1)
+  shutil.rmtree(path)
+  data.prepare("mnist", data_dir=data_dir, source_dir=str(tmp_path / "b"), verify_hash=False)
+  capsys.readouterr()
+  np.testing.assert_array_equal(data.load("mnist", "test", data_dir=data_dir)["image"][..., 0], second["test"][0])
 
 
 def test_hash_check_refuses_synthetic_data(tmp_path):

@@ -2,7 +2,9 @@
 
 import dataclasses
 import fcntl
+import functools
 import json
+import logging
 import os
 
 import jax
@@ -83,6 +85,30 @@ def test_device_and_host_loops_compute_the_same_steps(tmp_path):
   config.train.loop = "host"
   host = loop.train(config, str(tmp_path / "host"), task, images)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5), _params(device), _params(host))
+
+
+def _compiles(name, run) -> int:
+  """How many times jit compiles (or fetches from the compile cache) function `name` in run()."""
+  records = []
+  handler = logging.Handler()
+  handler.emit = records.append
+  logging.getLogger("jax").addHandler(handler)
+  try:
+    with jax.log_compiles(True):
+      run()
+  finally:
+    logging.getLogger("jax").removeHandler(handler)
+  return sum(r.getMessage().startswith(f"Compiling jit({name})") for r in records)
+
+
+@pytest.mark.parametrize("pipeline", ["device", "stream"])
+def test_a_run_compiles_its_step_once(tmp_path, pipeline):
+  # A segment's first step once took uncommitted zero metric sums and every later step committed
+  # ones: two compiles of the train step in every run on CPU (the host loop).
+  config, task, images = _setup(steps=12, loop="host", log_every=4, eval_every=12, checkpoint_every=12)
+  config.data.pipeline = pipeline
+  task = dataclasses.replace(task, train_step=functools.partial(task.train_step))  # compiled by no earlier test
+  assert _compiles("one_step", lambda: loop.train(config, str(tmp_path), task, images)) == 1
 
 
 @pytest.mark.parametrize("workers", [0, 1])
