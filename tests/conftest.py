@@ -69,7 +69,8 @@ SLOWEST_FIRST = (
 
 def pytest_collection_modifyitems(config, items):
   rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
-  items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+  # a stable sort: the unlisted files keep their order
+  items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def xla_env(devices: int = 0) -> dict:

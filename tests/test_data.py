@@ -195,7 +195,8 @@ def test_a_split_is_decoded_once_read_only_and_again_when_prepared_again(tmp_pat
   shutil.rmtree(path)
   data.prepare("mnist", data_dir=data_dir, source_dir=str(tmp_path / "b"), verify_hash=False)
   capsys.readouterr()
-  np.testing.assert_array_equal(data.load("mnist", "test", data_dir=data_dir)["image"][..., 0], second["test"][0])
+  again = data.load("mnist", "test", data_dir=data_dir)
+  np.testing.assert_array_equal(again["image"][..., 0], second["test"][0])
 
 
 def test_hash_check_refuses_synthetic_data(tmp_path):

@@ -69,8 +69,8 @@ def _images(n, seed=0):
 
 
 def test_a_killed_trial_resumes_to_the_same_scores(tmp_path):
-  # 2 pretraining and 2 one-class epochs of one batch, a checkpoint after each. Killed during pretraining
-  # (last checkpoint: epoch 1), right after the switch's checkpoint (epoch 2: the resumed trial
+  # 2 pretraining and 2 one-class epochs of one batch, a checkpoint after each. Killed during
+  # pretraining (last checkpoint: epoch 1), right after the switch's checkpoint (epoch 2: the resumed trial
   # computes the centre again) and in the one-class phase (epoch 3: the centre is restored).
   block = _block(ae_epochs=2, epochs=2, checkpoint_epochs=1)
   normal, test = _images(32), _images(20, seed=1)  # one step an epoch: a step costs 0.2 s at -O0

@@ -107,7 +107,8 @@ def test_a_run_compiles_its_step_once(tmp_path, pipeline):
   # ones: two compiles of the train step in every run on CPU (the host loop).
   config, task, images = _setup(steps=12, loop="host", log_every=4, eval_every=12, checkpoint_every=12)
   config.data.pipeline = pipeline
-  task = dataclasses.replace(task, train_step=functools.partial(task.train_step))  # compiled by no earlier test
+  # a step no earlier test compiled
+  task = dataclasses.replace(task, train_step=functools.partial(task.train_step))
   assert _compiles("one_step", lambda: loop.train(config, str(tmp_path), task, images)) == 1
 
 

@@ -83,7 +83,10 @@ def test_two_processes_run_as_one_host_with_two_devices(tmp_path):
   # pipelines give the single process's run.
   script = os.path.join(os.path.dirname(HERE), "experiments", "autoencoder.py")
   config = os.path.join(os.path.dirname(HERE), "experiments", "configs", "autoencoder.py")
-  common = [sys.executable, script, f"--config={config}:smoke", "--config.mesh.data=-1"]
+  # half the smoke run (two checkpoints, two evaluations): five processes run it
+  common = [sys.executable, script, f"--config={config}:smoke", "--config.mesh.data=-1", "--config.train.steps=20",
+            "--config.train.checkpoint_every=10", "--config.train.eval_every=10", "--config.train.log_every=10",
+            "--config.data.test_examples=500"]
   single = subprocess.run(common + [f"--workdir={tmp_path / 'single'}"], capture_output=True, text=True,
                           timeout=300, env=xla_env(devices=2))
   assert single.returncode == 0, single.stderr[-2000:]

@@ -146,15 +146,20 @@ _LOADED_BYTES = 1 << 30
 def _stamp(where) -> tuple:
   """The prepared folder and its files' names, sizes and times: a split prepared again is read again."""
   folder = os.path.abspath(os.fspath(where))
-  return (folder,) + tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder)))
+  files = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(folder))
+  return (folder, *files)
 
 
 def _remember(key: tuple, arrays: dict) -> None:
+  """Keeps `arrays` (made read-only) and drops the oldest splits beyond _LOADED_BYTES; a split
+  larger than that is not kept: it would stay in memory after its caller let it go."""
   for value in arrays.values():
     value.setflags(write=False)
-  _LOADED[key] = arrays
   nbytes = lambda a: sum(v.nbytes for v in a.values())
-  while len(_LOADED) > 1 and sum(nbytes(a) for a in _LOADED.values()) > _LOADED_BYTES:
+  if nbytes(arrays) > _LOADED_BYTES:
+    return
+  _LOADED[key] = arrays
+  while sum(nbytes(a) for a in _LOADED.values()) > _LOADED_BYTES:
     _LOADED.popitem(last=False)
 
 
@@ -165,10 +170,13 @@ def load(name: str, split: str, data_dir: str | None = None) -> dict:
   found, source, where = _data_source(name, split, data_dir)
   if not isinstance(found, TextSpec):  # read in chunks: the raw records would double the memory
     key = (split, _stamp(where))
-    if key not in _LOADED:
-      _remember(key, reader.SplitReader(name, split, data_dir, found, len(source)).read(np.arange(len(source))))
-    _LOADED.move_to_end(key)
-    return dict(_LOADED[key])
+    arrays = _LOADED.get(key)
+    if arrays is None:
+      arrays = reader.SplitReader(name, split, data_dir, found, len(source)).read(np.arange(len(source)))
+      _remember(key, arrays)
+    else:
+      _LOADED.move_to_end(key)
+    return dict(arrays)
   try:
     # One batched read of all records is far faster than indexing one by one.
     records = source.__getitems__(range(len(source)))
