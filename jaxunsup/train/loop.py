@@ -160,10 +160,7 @@ def _segment_runner(train_step, batch_size, device_loop, mesh, prepare) -> Calla
 def _zero_sums(shapes: Any, mesh) -> Any:
   """A segment's first metric sums, placed where one_step returns its sums: uncommitted zeros
   in the first step and committed sums after it made jit compile the step twice in every run."""
-  zeros = jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes)
-  if parallel.is_single(mesh):
-    return jax.device_put(zeros, jax.local_devices()[0])
-  return parallel.put_replicated(mesh, zeros)
+  return parallel.place(mesh, {}, jax.tree.map(lambda a: np.zeros(a.shape, a.dtype), shapes))[1]
 
 
 def make_stream_runner(train_step: Callable, mesh: jax.sharding.Mesh | None = None,
