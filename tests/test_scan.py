@@ -68,10 +68,11 @@ class Killed(Exception):
   pass
 
 
-def test_a_killed_trial_resumes_to_the_same_clusters(tmp_path):
+@pytest.mark.parametrize("heads", [1, 3])
+def test_a_killed_trial_resumes_to_the_same_clusters(tmp_path, heads):
   z, views, _ = _blobs()
   inputs, neighbours = scan.standardise(z, views), scan.nearest_neighbours(z, 5)
-  block = _block(scan_steps=30, self_label_steps=30, checkpoint_steps=10, threshold=0.5)
+  block = _block(scan_steps=30, self_label_steps=30, checkpoint_steps=10, threshold=0.5, heads=heads)
   whole = scan.fit(block, inputs, neighbours, 3, seed=1, trial_dir=str(tmp_path / "whole"))
 
   def kill(done):
@@ -82,9 +83,38 @@ def test_a_killed_trial_resumes_to_the_same_clusters(tmp_path):
     scan.fit(block, inputs, neighbours, 3, seed=1, trial_dir=str(tmp_path / "killed"), progress=kill)
   assert checkpoint.manager(str(tmp_path / "killed")).latest_step() == 4
   resumed = scan.fit(block, inputs, neighbours, 3, seed=1, trial_dir=str(tmp_path / "killed"))
-  for name in ("labels", "scan_labels"):
+  for name in ("labels", "scan_labels", "head_labels"):
     np.testing.assert_array_equal(resumed[name], whole[name])
-  assert resumed["confident"] == whole["confident"]
+  assert resumed["confident"] == whole["confident"] and resumed["head"] == whole["head"]
+
+
+def test_head_losses_by_hand():
+  # Two images, each the other's neighbour. Head 0 puts both at [0.9, 0.1]; head 1 is uniform.
+  p = np.array([[[0.9, 0.1], [0.5, 0.5]], [[0.9, 0.1], [0.5, 0.5]]])  # (N, heads, K)
+  neighbours = np.array([[1], [0]])
+  entropy0 = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1))
+  for weight in (1.0, 5.0):
+    expected = [-np.log(0.82) - weight * entropy0, np.log(2) - weight * np.log(2)]
+    np.testing.assert_allclose(scan.head_losses(p, neighbours, weight), expected, rtol=1e-12)
+  # the entropy weight decides which head is kept: the confident one at 1, the uniform one at 5
+  assert np.argmin(scan.head_losses(p, neighbours, 1.0)) == 0
+  assert np.argmin(scan.head_losses(p, neighbours, 5.0)) == 1
+
+
+def test_heads_train_apart_and_the_lowest_loss_is_kept(tmp_path):
+  z, views, _ = _blobs()
+  z = z + 3.0 * np.random.default_rng(1).normal(size=z.shape).astype(np.float32)  # overlapping blobs
+  inputs, neighbours = scan.standardise(z, views), scan.nearest_neighbours(z, 5)
+  block = _block(scan_steps=40, self_label_steps=0, checkpoint_steps=20)
+  one = scan.fit(block, inputs, neighbours, 3, seed=0, trial_dir=str(tmp_path / "one"))
+  three = scan.fit(_block(**{**block.to_dict(), "heads": 3}), inputs, neighbours, 3, seed=0,
+                   trial_dir=str(tmp_path / "three"))
+  # head 0 is the one-head trial: the heads share batches but not gradients
+  np.testing.assert_array_equal(three["head_labels"][0], one["labels"])
+  np.testing.assert_allclose(three["head_losses"][0], one["head_losses"][0], rtol=1e-5)
+  assert len(set(np.round(three["head_losses"], 6))) == 3  # each head from its own initialisation
+  assert three["head"] == int(np.argmin(three["head_losses"]))
+  np.testing.assert_array_equal(three["labels"], three["head_labels"][three["head"]])
 
 
 def test_separable_features_are_clustered_exactly(tmp_path):
@@ -99,6 +129,7 @@ def test_separable_features_are_clustered_exactly(tmp_path):
 @pytest.mark.parametrize("fields,message", [
     ({"threshold": 1.0}, "threshold must be in (0, 1)"),
     ({"neighbours": 0}, "neighbours must be >= 1"),
+    ({"heads": 0}, "heads must be >= 1"),
     ({"augment": {**_block().augment.to_dict(), "flip": "sideways"}}, "clustering.scan.augment.flip"),
 ])
 def test_bad_settings_are_refused(fields, message):
@@ -116,6 +147,7 @@ def test_too_few_images_are_refused():
 def _study_config():
   c = study_configs.get_config("smoke")
   c.clustering.algorithms = ("kmeans", "scan")
+  c.clustering.scan.heads = 2
   c.anomaly.methods = ()
   c.maps.update(examples=100, iterations=250)
   return c
@@ -130,6 +162,7 @@ def test_study_runs_scan_trials_on_every_representation_and_reads_them_back(tmp_
     assert len(row["per_seed"]) == 2 and row["acc_min"] <= row["acc_mean"] <= row["acc_max"]
     assert 0.1 < row["acc_mean"] <= 1 and 0.1 < row["before_self_label_acc_mean"] <= 1
     assert 0.5 < row["neighbour_purity"] <= 1  # MNIST's nearest neighbours mostly share the digit
+    assert row["acc_mean"] <= row["best_head_acc_mean"] <= 1
     folder = tmp_path / "clustering" / f"{method.replace(' ', '_')}_scan"
     assert os.path.getsize(folder / "clusters.png") > 0
     assert not os.path.exists(folder / "seed0")

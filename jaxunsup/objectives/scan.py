@@ -13,8 +13,10 @@ The paper also trains the backbone in steps 2 and 3, on augmented images. Here t
 frozen (the study's sources are fixed): the head sees its features, standardised per dimension,
 and an augmented view is the features of one of `views` augmented copies of every image, encoded
 once per source (`augmented_features`). Anchors and neighbours in step 2 are drawn from the clean
-and augmented views alike, as the paper augments both. The paper trains ten heads and keeps the
-lowest loss; here a trial is one head, and the study reports the spread over trials.
+and augmented views alike, as the paper augments both. As in the paper, a trial may train several
+heads side by side on the same batches (`heads`, each from its own initialisation) and keep the one
+whose SCAN loss over every image and all its neighbours is lowest (`head_losses`); the study reports
+the spread over trials.
 
 A trial is a pure function of (features, views, neighbours, seed): resumed from its checkpoint
 after a kill, it ends where an uninterrupted one does.
@@ -104,7 +106,7 @@ def augmented_features(encode: Callable[[np.ndarray], np.ndarray], images_N: np.
 def check(block: ml_collections.ConfigDict, dataset: str) -> None:
   """UsageError for settings a trial cannot run, before any data is read."""
   where = "clustering.scan"
-  for field in ("neighbours", "batch_size", "self_label_batch", "views", "checkpoint_steps"):
+  for field in ("heads", "neighbours", "batch_size", "self_label_batch", "views", "checkpoint_steps"):
     if block[field] < 1:
       raise UsageError(f"{where}.{field} must be >= 1, got {block[field]}")
   if block.scan_steps < 1 or block.self_label_steps < 0:
@@ -124,12 +126,27 @@ def check_size(block: ml_collections.ConfigDict, num_examples: int, k: int) -> N
                      f"{num_examples} are clustered")
 
 
+def head_losses(probs_NxHxK: np.ndarray, neighbours_NxK: np.ndarray, entropy_weight: float) -> np.ndarray:
+  """(H,): each head's SCAN loss over the clean images, every image against each of its mined
+  neighbours: the criterion by which the paper keeps one of its heads. Deterministic, unlike the
+  loss of the last training batches."""
+  p = np.asarray(probs_NxHxK, np.float64)
+  out = []
+  for h in range(p.shape[1]):
+    agree = np.einsum("nk,njk->nj", p[:, h], p[neighbours_NxK, h])
+    mean_p = p[:, h].mean(0)
+    entropy = -np.sum(mean_p * np.log(np.maximum(mean_p, 1e-30)))
+    out.append(-np.mean(np.log(np.maximum(agree, 1e-8))) - entropy_weight * entropy)
+  return np.asarray(out)
+
+
 @flax.struct.dataclass
 class ScanState:
-  params: Any
+  params: Any                 # every head's, stacked on a leading axis
   opt_state: Any
   step: jnp.ndarray
-  scan_labels_N: jnp.ndarray  # the clusters when self-labelling began
+  scan_labels_N: jnp.ndarray  # the kept head's clusters when self-labelling began
+  head: jnp.ndarray           # the kept head, chosen when self-labelling began (or at the end)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,7 +154,7 @@ class _Compiled:
   init: Callable         # (rng, n) -> ScanState
   scan: Callable         # (state, views, neighbours, key) -> (state, metrics): checkpoint_steps SCAN steps
   self_label: Callable   # (state, views, key) -> (state, metrics): as many self-labelling steps
-  assign: Callable       # (params, features chunk) -> cluster probabilities
+  assign: Callable       # (params, features chunk) -> (chunk, heads, K) cluster probabilities
 
 
 def _optimizer(block: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -154,13 +171,22 @@ def _compiled(block: ml_collections.ConfigDict, dim: int, k: int) -> _Compiled:
     batch, label_batch, chunk = block.batch_size, block.self_label_batch, block.checkpoint_steps
     entropy_weight, threshold = block.entropy_weight, block.threshold
 
-    def logits(params, z):
-      return head.apply({"params": params}, z)
+    def logits(params, z):  # (heads, B, K)
+      return jax.vmap(lambda p: head.apply({"params": p}, z))(params)
 
     def init(rng, n):
-      params = head.init(rng, jnp.zeros((1, dim), jnp.float32))["params"]
+      # Head 0 takes the trial's key itself, so a one-head trial starts where the single head of
+      # earlier versions did.
+      keys = jnp.stack([rng] + [jax.random.fold_in(rng, h) for h in range(1, block.heads)])
+      params = jax.vmap(lambda r: head.init(r, jnp.zeros((1, dim), jnp.float32))["params"])(keys)
       return ScanState(params=params, opt_state=tx.init(params), step=jnp.asarray(0, jnp.int32),
-                       scan_labels_N=jnp.zeros((n,), jnp.int32))
+                       scan_labels_N=jnp.zeros((n,), jnp.int32), head=jnp.asarray(0, jnp.int32))
+
+    def summed(loss_fn):  # the heads' losses add up (as the paper's); each head's gradient is its own
+      def total(logits_a, logits_b):
+        losses, metrics = jax.vmap(loss_fn)(logits_a, logits_b)
+        return jnp.sum(losses), jax.tree.map(jnp.mean, metrics)
+      return total
 
     def update(state, loss_fn):
       (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -175,7 +201,8 @@ def _compiled(block: ml_collections.ConfigDict, dim: int, k: int) -> _Compiled:
       nb = neighbours_NxK[idx, jax.random.randint(k_nb, (batch,), 0, neighbours_NxK.shape[1])]
       anchor = views_VxNxD[jax.random.randint(k_va, (batch,), 0, num_views), idx]
       neighbour = views_VxNxD[jax.random.randint(k_vn, (batch,), 0, num_views), nb]
-      return update(state, lambda p: scan_loss(logits(p, anchor), logits(p, neighbour), entropy_weight))
+      loss = summed(lambda a, b: scan_loss(a, b, entropy_weight))
+      return update(state, lambda p: loss(logits(p, anchor), logits(p, neighbour)))
 
     def self_label_step(state, views_VxNxD, key):
       num_views, n = views_VxNxD.shape[:2]
@@ -183,7 +210,8 @@ def _compiled(block: ml_collections.ConfigDict, dim: int, k: int) -> _Compiled:
       idx = jax.random.randint(k_idx, (label_batch,), 0, n)
       weak = views_VxNxD[0, idx]  # view 0 is the clean images
       strong = views_VxNxD[jax.random.randint(k_v, (label_batch,), 1, num_views), idx]
-      return update(state, lambda p: self_label_loss(logits(p, weak), logits(p, strong), threshold))
+      loss = summed(lambda a, b: self_label_loss(a, b, threshold))
+      return update(state, lambda p: loss(logits(p, weak), logits(p, strong)))
 
     def steps(step_fn):
       def run(state, *args):
@@ -191,7 +219,7 @@ def _compiled(block: ml_collections.ConfigDict, dim: int, k: int) -> _Compiled:
         return jax.lax.fori_loop(0, chunk, lambda _, carry: step_fn(carry[0], *args), (state, zero))
       return jax.jit(run)
 
-    assign = jax.jit(lambda params, z: jax.nn.softmax(logits(params, z)))
+    assign = jax.jit(lambda params, z: jnp.swapaxes(jax.nn.softmax(logits(params, z)), 0, 1))
     return _Compiled(jax.jit(init, static_argnums=1), steps(scan_step), steps(self_label_step), assign)
 
   return compiled.once(("scan", json.dumps(block.to_dict(), sort_keys=True), dim, k), make)
@@ -213,10 +241,13 @@ def standardise(features_NxD: np.ndarray, views_VxNxD: np.ndarray) -> np.ndarray
 def fit(block: ml_collections.ConfigDict, inputs_VxNxD: np.ndarray, neighbours_NxK: np.ndarray, k: int,
         seed: int, trial_dir: str, progress: Optional[Callable[[int], None]] = None) -> dict:
   """One trial on standardised inputs (`standardise`: clean features first, then augmented views)
-  and mined neighbours; resumes from `trial_dir`'s checkpoint. Returns {"labels": (N,) final
-  clusters, "scan_labels": the clusters before self-labelling, "confident": the share of images
-  above the threshold at the end, "empty_clusters" and "scan_empty_clusters": clusters no image is
-  assigned to, at the end and before self-labelling, "seconds"}; `progress(chunks done)`."""
+  and mined neighbours; resumes from `trial_dir`'s checkpoint. The kept head is the one with the
+  lowest `head_losses` when the SCAN step ends. Returns {"labels": (N,) the kept head's final
+  clusters, "scan_labels": its clusters before self-labelling, "head": which head was kept,
+  "head_losses": every head's SCAN loss at the end, "head_labels": (heads, N) every head's final
+  clusters, "confident": the share of images above the threshold at the end, "empty_clusters" and
+  "scan_empty_clusters": clusters no image is assigned to, at the end and before self-labelling,
+  "seconds"}; `progress(chunks done)`."""
   n, dim = inputs_VxNxD.shape[1:]
   check_size(block, n, k)
   fns = _compiled(block, dim, k)
@@ -234,8 +265,10 @@ def fit(block: ml_collections.ConfigDict, inputs_VxNxD: np.ndarray, neighbours_N
       state, metrics = fns.scan(state, views, neighbours, data_key)
     else:
       if done == scan_chunks:  # self-labelling starts from a fresh optimizer, as the paper's
-        state = state.replace(opt_state=_optimizer(block).init(state.params),
-                              scan_labels_N=jnp.asarray(probs().argmax(1), jnp.int32))
+        p = probs()
+        head = int(np.argmin(head_losses(p, neighbours_NxK, block.entropy_weight)))
+        state = state.replace(opt_state=_optimizer(block).init(state.params), head=jnp.asarray(head, jnp.int32),
+                              scan_labels_N=jnp.asarray(p[:, head].argmax(1), jnp.int32))
       state, metrics = fns.self_label(state, views, data_key)
     if not np.isfinite(float(metrics["loss"])):
       raise UsageError(f"scan trial {seed}: non-finite loss after {int(state.step)} steps; "
@@ -245,8 +278,12 @@ def fit(block: ml_collections.ConfigDict, inputs_VxNxD: np.ndarray, neighbours_N
     if progress is not None:
       progress(done + 1)
   p = probs()
-  labels = p.argmax(1).astype(np.int32)
+  losses = head_losses(p, neighbours_NxK, block.entropy_weight)
+  head = int(state.head) if block.self_label_steps else int(np.argmin(losses))
+  head_labels = p.argmax(2).T.astype(np.int32)
+  labels = head_labels[head]
   scan_labels = np.asarray(state.scan_labels_N) if block.self_label_steps else labels
-  return {"labels": labels, "scan_labels": scan_labels, "confident": float(np.mean(p.max(1) > block.threshold)),
+  return {"labels": labels, "scan_labels": scan_labels, "head": head, "head_losses": losses.tolist(),
+          "head_labels": head_labels, "confident": float(np.mean(p[:, head].max(1) > block.threshold)),
           "empty_clusters": k - len(np.unique(labels)), "scan_empty_clusters": k - len(np.unique(scan_labels)),
           "seconds": round(elapsed + time.perf_counter() - t0, 1)}

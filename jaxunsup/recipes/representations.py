@@ -288,6 +288,8 @@ def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, 
       out = scan.fit(block, p["inputs"], p["neighbours"], k, seed, trial_dir, progress=progress)
       trial = {"seed": seed, **clustering.scores(labels, out["labels"]),
                "before_self_label": clustering.scores(labels, out["scan_labels"]), "neighbour_purity": p["purity"],
+               "head": out["head"], "head_losses": out["head_losses"],
+               "head_accs": [clustering.hungarian_accuracy(labels, h) for h in out["head_labels"]],
                **{name: out[name] for name in ("confident", "empty_clusters", "scan_empty_clusters", "seconds")}}
       return trial, out["labels"].astype(np.int16)
 
@@ -295,6 +297,8 @@ def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, 
                          "chunk", train))
   out = _trials_summary(trials, cfg.seeds, "before_self_label", folder, images, labels, f"SCAN on {rep.name}")
   out["neighbour_purity"] = trials[0]["neighbour_purity"]
+  if block.heads > 1:  # how well the lowest loss picks: the best head of each trial, in hindsight
+    out["best_head_acc_mean"] = float(np.mean([max(t["head_accs"]) for t in trials]))
   return out
 
 
