@@ -45,6 +45,7 @@ SLOWEST_FIRST = (
     "tests/test_benchmark.py",  # 50
     "tests/test_pretrain_finetune_experiment.py",  # 47
     "tests/test_faults.py",  # 41
+    "tests/test_scan.py",  # 38
     "tests/test_autoencoder_experiment.py",  # 37
     "tests/test_gan_objectives.py",  # 35
     "tests/test_deep_svdd.py",  # 35
@@ -54,7 +55,6 @@ SLOWEST_FIRST = (
     "notebooks/autoencoders.ipynb",  # 32
     "tests/test_text_experiment.py",  # 31
     "tests/test_user_data.py",  # 30
-    "tests/test_scan.py",  # 30
     "tests/test_representations_experiment.py",  # 30
     "notebooks/pretrain_finetune.ipynb",  # 29
     "tests/test_loop.py",  # 27
