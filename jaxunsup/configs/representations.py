@@ -169,7 +169,9 @@ def scan_fashion(c):
   first: python experiments/autoencoder.py --config=experiments/configs/autoencoder.py \
       --workdir=runs/conv_fashion --config.model.name=conv --config.data.name=fashion_mnist):
   python experiments/representations.py --config=experiments/configs/representations.py:scan_fashion \
-      --workdir=runs/scan_fashion"""
+      --workdir=runs/scan_fashion
+  ACC 0.663 +- 0.047 over the 10 trials; with --config.clustering.scan.heads=10 (the paper's ten
+  heads, the lowest loss kept) 0.709 +- 0.001 over seeds 0-2."""
   c.data.name = "fashion_mnist"
   c.sources = ("runs/conv_fashion",)
   c.clustering.update(split="all", algorithms=("kmeans", "scan"), seeds=tuple(range(10)), baselines=False)
