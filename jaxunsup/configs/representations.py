@@ -5,6 +5,8 @@ Variants (`--config=experiments/configs/representations.py:VARIANT`):
   fashion_mnist  the same on Fashion-MNIST.
   dec            DEC and IDEC on all 70,000 MNIST images, 10 trials (Xie et al. 2016's protocol).
   scan_fashion   SCAN on all 70,000 Fashion-MNIST images, 10 trials, from a conv autoencoder.
+  n2d            N2D (UMAP, then a Gaussian mixture) on all 70,000 MNIST images, 10 trials, DEC's codes.
+  n2d_fashion    the same on Fashion-MNIST.
   deep_svdd      Deep SVDD one-class on MNIST, every class, 3 seeds (Ruff et al. 2018), CPU budget.
   geom           GEOM one-class on MNIST, every class, 3 seeds (Golan & El-Yaniv 2018).
   geom_fashion   the same on Fashion-MNIST.
@@ -72,6 +74,12 @@ def base() -> ml_collections.ConfigDict:
                "scan_steps": 24000, "self_label_batch": 1000, "self_label_steps": 0, "threshold": 0.99,
                "learning_rate": 1e-3, "weight_decay": 1e-4, "views": 4, "checkpoint_steps": 1000,
                "augment": augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8).to_dict()},
+      # n2d (eval/n2d.py, McConville et al. 2020): UMAP of the features to `dim` dimensions (0: k)
+      # with `neighbours` neighbours (the paper's 20 for MNIST) and min_dist 0, then a Gaussian
+      # mixture with `covariance` covariances; UMAP's `epochs` (its 200 for large data),
+      # `negatives` per edge sample, `spread`, and `batches`: the groups of edges applied at once.
+      "n2d": {"neighbours": 20, "dim": 0, "epochs": 200, "min_dist": 0.0, "spread": 1.0, "negatives": 5,
+              "batches": 10, "covariance": "full"},
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class
@@ -138,6 +146,7 @@ def smoke(c):
     c.clustering[name].update(update_interval=5, max_iter=20, batch_size=64, n_init=1, checkpoint_updates=2)
   c.clustering.scan.update(neighbours=5, hidden=32, batch_size=64, scan_steps=40, self_label_batch=128,
                            self_label_steps=20, views=2, checkpoint_steps=20)
+  c.clustering.n2d.update(neighbours=5, epochs=20, batches=2)
   c.anomaly.update(classes=(0,), pca_dim=4, elbo_samples=2)
   c.anomaly.autoencoder.model.update(features=(8, 16), latent_dim=4)
   c.anomaly.vae.model.update(hidden=(32,), latent_dim=4)
@@ -176,6 +185,27 @@ def scan_fashion(c):
   c.sources = ("runs/conv_fashion",)
   c.clustering.update(split="all", algorithms=("kmeans", "scan"), seeds=tuple(range(10)), baselines=False)
   c.anomaly.methods = ()
+
+
+def n2d(c):
+  """N2D on MNIST as its paper and DEC report it: all 70,000 images, 10 trials, on the codes of the
+  784-500-500-2000-10 autoencoder of experiments/configs/autoencoder.py:dec (train that first):
+  python experiments/representations.py --config=experiments/configs/representations.py:n2d \\
+      --workdir=runs/n2d_mnist"""
+  c.sources = ("runs/dec_ae_mnist",)
+  c.clustering.update(split="all", algorithms=("kmeans", "n2d"), seeds=tuple(range(10)), baselines=False)
+  c.anomaly.methods = ()
+
+
+def n2d_fashion(c):
+  """N2D on all 70,000 Fashion-MNIST images, 10 trials, on the codes of the same autoencoder trained
+  on Fashion-MNIST (python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:dec \\
+      --workdir=runs/dec_ae_fashion --config.data.name=fashion_mnist):
+  python experiments/representations.py --config=experiments/configs/representations.py:n2d_fashion \\
+      --workdir=runs/n2d_fashion"""
+  n2d(c)
+  c.data.name = "fashion_mnist"
+  c.sources = ("runs/dec_ae_fashion",)
 
 
 def _one_class_only(c, method: str) -> None:
@@ -223,6 +253,7 @@ def geom_fashion(c):
 
 
 VARIANTS = {"default": default, "fashion_mnist": fashion_mnist, "dec": dec, "scan_fashion": scan_fashion,
+            "n2d": n2d, "n2d_fashion": n2d_fashion,
             "deep_svdd": deep_svdd, "geom": geom, "geom_fashion": geom_fashion, "smoke": smoke}
 
 

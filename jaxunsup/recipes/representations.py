@@ -5,7 +5,7 @@
   anomaly/MODEL_cCLASS/   one-class models, one loop workdir each (killed runs resume)
   anomaly/deep_svdd_cCLASS/  Deep SVDD (and geom_cCLASS/, GEOM): seedN.json and seedN_scores.npy
                           per finished trial, seedN/ the checkpoints of an unfinished one
-  clustering/SOURCE_ALGORITHM/  DEC, IDEC and SCAN: seedN.json and seedN_labels.npy per finished trial,
+  clustering/SOURCE_ALGORITHM/  DEC, IDEC, SCAN and N2D: seedN.json and seedN_labels.npy per finished trial,
                           seedN/ the checkpoints of an unfinished one; clusters.png
   summary.json, representations.md, maps.png, anomaly.png, deep_svdd_extremes.png
 """
@@ -31,7 +31,7 @@ from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.configs import representations as study_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import anomaly as anomaly_lib
-from jaxunsup.eval import clustering
+from jaxunsup.eval import clustering, n2d
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
 from jaxunsup.objectives import dec, deep_svdd, geom, registry, scan
@@ -41,8 +41,8 @@ from jaxunsup.train.state import AEState
 
 SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd", "geom")
-CLUSTERING_ALGORITHMS = ("kmeans", "spectral", *dec.ALGORITHMS, "scan")
-TRAINED_CLUSTERING = (*dec.ALGORITHMS, "scan")  # they need the images, not only the features
+CLUSTERING_ALGORITHMS = ("kmeans", "spectral", "n2d", *dec.ALGORITHMS, "scan")
+TRIAL_CLUSTERING = (*dec.ALGORITHMS, "scan", "n2d")  # a folder of trials each, drawn as images
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +127,8 @@ def check(config: ml_collections.ConfigDict) -> None:
       dec.check(config.clustering[algorithm], algorithm)
   if "scan" in config.clustering.algorithms:
     scan.check(config.clustering.scan, config.data.name)
+  if "n2d" in config.clustering.algorithms:
+    n2d.check(config.clustering.n2d)
   if config.clustering.split not in ("all", "test"):
     raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
   names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
@@ -158,6 +160,8 @@ def check_deep_clustering(config, sources, examples: int) -> None:
     dec.check_size(config.clustering[algorithm], algorithm, examples, k)
   if "scan" in config.clustering.algorithms:
     scan.check_size(config.clustering.scan, examples, k)
+  if "n2d" in config.clustering.algorithms:
+    n2d.check_size(config.clustering.n2d, examples, k)
 
 
 def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
@@ -216,7 +220,7 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
   representation's features; one trial per seed."""
   cfg = config.clustering
   labels = _clustered(train, test, cfg.split, "label")
-  images = _clustered(train, test, cfg.split, "image") if set(cfg.algorithms) & set(TRAINED_CLUSTERING) else None
+  images = _clustered(train, test, cfg.split, "image") if set(cfg.algorithms) & set(TRIAL_CLUSTERING) else None
   k = data_lib.num_classes(config.data.name)
   rows = []
   for e in tqdm([e for e in encoded if cfg.baselines or e.rep.kind not in ("raw", "pca")], desc="clustering"):
@@ -226,6 +230,9 @@ def clustering_table(encoded, train: dict, test: dict, config, workdir: str) -> 
         scores = clustering.kmeans_scores(z, labels, k, cfg.seeds, cfg.n_init)
       elif algorithm == "spectral":
         scores = clustering.spectral_scores(z, labels, k, cfg.seeds, cfg.spectral_neighbors)
+      elif algorithm == "n2d":
+        scores = n2d_clustering(e.rep, z, images, labels, k, config,
+                                os.path.join(workdir, "clustering", f"{_slug(e.rep.name)}_n2d"))
       elif algorithm == "scan":
         scores = scan_clustering(e.rep, z, images, labels, k, config,
                                  os.path.join(workdir, "clustering", f"{_slug(e.rep.name)}_scan"))
@@ -299,6 +306,35 @@ def scan_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, 
   out["neighbour_purity"] = trials[0]["neighbour_purity"]
   if block.heads > 1:  # how well the lowest loss picks: the best head of each trial, in hindsight
     out["best_head_acc_mean"] = float(np.mean([max(t["head_accs"]) for t in trials]))
+  return out
+
+
+def n2d_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, labels: np.ndarray, k: int,
+                   config, folder: str) -> dict:
+  """N2D trials (one per clustering seed) on `rep`'s features, each read back from `folder` once
+  finished; the neighbour graph is made once, and only when a trial has to run. Each trial records
+  beside its scores those of the same Gaussian mixture on the features themselves: what the
+  embedding adds."""
+  block = config.clustering.n2d
+  made = {}
+  trials = []
+  for seed in config.clustering.seeds:
+
+    def train(trial_dir, progress, seed=seed):
+      del trial_dir  # a trial is minutes long and starts over after a kill
+      t0 = time.perf_counter()
+      if not made:
+        made["graph"] = n2d.graph(z_NxD, block, k, labels)
+      out = n2d.fit(block, made["graph"], k, seed, progress=progress)
+      trial = {"seed": seed, **clustering.scores(labels, out["labels"]), "neighbour_purity": made["graph"].purity,
+               "features_gmm": clustering.scores(labels, n2d.mixture(z_NxD, k, block.covariance, seed)),
+               "seconds": round(time.perf_counter() - t0, 1)}
+      return trial, out["labels"].astype(np.int16)
+
+    trials.append(_trial(folder, seed, "labels", block.epochs, f"n2d {rep.name} seed {seed}", "epoch", train))
+  out = _trials_summary(trials, config.clustering.seeds, "features_gmm", folder, images, labels,
+                        f"N2D on {rep.name}")
+  out["neighbour_purity"] = trials[0]["neighbour_purity"]
   return out
 
 
@@ -403,7 +439,7 @@ def _normal_count(train: dict, name: str) -> int:
 
 
 def _trial(folder: str, seed: int, array_name: str, total: int, desc: str, unit: str, train: Callable) -> dict:
-  """The result of one resumable trial of a study (DEC, IDEC, Deep SVDD, GEOM): read back from
+  """The result of one resumable trial of a study (DEC, IDEC, SCAN, N2D, Deep SVDD, GEOM): read back from
   FOLDER/seedN.json once finished, else `train(trial_dir, progress)` -> (result, array) is run,
   resuming from trial_dir's checkpoints. The array is saved as seedN_ARRAY_NAME.npy first and the
   json last, so its presence means both are complete; then the checkpoints are removed."""
