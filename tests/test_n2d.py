@@ -1,6 +1,6 @@
 """UMAP and N2D: the neighbour graph's strengths and union by hand, the similarity curve against
 the reference's constants, separable blobs clustered exactly and the same way twice, bad settings,
-and the representation study's N2D rows."""
+and the representation study's N2D rows and UMAP maps."""
 
 import json
 import os
@@ -91,14 +91,15 @@ def _study_config():
   c.clustering.algorithms = ("kmeans", "n2d")
   c.test_examples = 400  # a full-covariance mixture of 784 raw pixels costs N * 784^2
   c.anomaly.methods = ()
-  c.maps.update(examples=100, iterations=250)
+  c.maps.update(method="umap", examples=100)
   return c
 
 
-def test_study_runs_n2d_trials_and_reads_them_back(tmp_path):
+def test_study_runs_n2d_trials_draws_umap_maps_and_reads_them_back(tmp_path):
   summary = representations.run(_study_config(), str(tmp_path))
   rows = {(r["method"], r["algorithm"]): r for r in summary["clustering"]["rows"]}
   assert set(rows) == {(m, a) for m in ("raw pixels", "pca 8") for a in ("kmeans", "n2d")}
+  assert summary["maps"] == ["PCA of pixels", "UMAP of raw pixels"] and os.path.getsize(tmp_path / "maps.png") > 0
   for method in ("raw pixels", "pca 8"):
     row = rows[(method, "n2d")]
     assert len(row["per_seed"]) == 2 and row["acc_min"] <= row["acc_mean"] <= row["acc_max"]

@@ -42,8 +42,10 @@ def base() -> ml_collections.ConfigDict:
   c.test_examples = 0
   c.pca_dim = 32
   c.knn = ml_collections.ConfigDict({"k": 20, "temperature": 0.1})   # cosine, train split -> test
-  c.maps = ml_collections.ConfigDict({"examples": 3000, "perplexity": 30.0,  # test images, t-SNE
-                                      "iterations": 1000})
+  # maps.png: the first `examples` test images of each representation in 2-d, by t-SNE
+  # (perplexity, iterations) or UMAP (eval/umap.py: neighbours, min_dist; the reference's defaults)
+  c.maps = ml_collections.ConfigDict({"method": "tsne", "examples": 3000, "perplexity": 30.0, "iterations": 1000,
+                                      "neighbours": 15, "min_dist": 0.1})
   c.clustering = ml_collections.ConfigDict({
       # test | all (train + test, as DEC reports MNIST; spectral then takes minutes per method)
       "split": "test",

@@ -31,7 +31,7 @@ from jaxunsup.configs import pretrain_finetune as pf_configs
 from jaxunsup.configs import representations as study_configs
 from jaxunsup.errors import UsageError
 from jaxunsup.eval import anomaly as anomaly_lib
-from jaxunsup.eval import clustering, n2d
+from jaxunsup.eval import clustering, n2d, umap
 from jaxunsup.eval import pca as pca_lib
 from jaxunsup.eval.knn import knn_predict
 from jaxunsup.objectives import dec, deep_svdd, geom, registry, scan
@@ -129,6 +129,10 @@ def check(config: ml_collections.ConfigDict) -> None:
     scan.check(config.clustering.scan, config.data.name)
   if "n2d" in config.clustering.algorithms:
     n2d.check(config.clustering.n2d)
+  if config.maps.method not in MAP_METHODS:
+    raise UsageError(f"maps.method must be one of {', '.join(MAP_METHODS)}, got {config.maps.method!r}")
+  if config.maps.neighbours < 2 or not 0 <= config.maps.min_dist <= 1:
+    raise UsageError("maps.neighbours must be >= 2 and maps.min_dist in [0, 1] (UMAP's spread is 1)")
   if config.clustering.split not in ("all", "test"):
     raise UsageError(f"clustering.split must be all or test, got {config.clustering.split!r}")
   names = [os.path.basename(os.path.normpath(s)) for s in config.sources]
@@ -164,7 +168,13 @@ def check_deep_clustering(config, sources, examples: int) -> None:
     n2d.check_size(config.clustering.n2d, examples, k)
 
 
-def _tsne(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
+MAP_METHODS = {"tsne": "t-SNE", "umap": "UMAP"}
+
+
+def _map_2d(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
+  if maps_cfg.method == "umap":  # the reference's epochs: 500 for small data, 200 above 10,000 points
+    return umap.embed(z_NxD, 2, seed, neighbours=maps_cfg.neighbours, min_dist=maps_cfg.min_dist,
+                      epochs=200 if len(z_NxD) > 10000 else 500)
   return TSNE(n_components=2, perplexity=maps_cfg.perplexity, max_iter=maps_cfg.iterations, init="pca",
               random_state=seed).fit_transform(np.asarray(z_NxD, np.float64))
 
@@ -198,13 +208,15 @@ def reduction_table(encoded, train: dict, test: dict, config) -> list:
 
 
 def maps(encoded, test: dict, config, path: str, class_names) -> list:
-  """PCA and t-SNE of the first test images in every representation (2-d codes drawn as they are)."""
+  """PCA, and t-SNE or UMAP, of the first test images in every representation (2-d codes drawn as
+  they are)."""
   images = test["image"][:config.maps.examples]
   panels = [("PCA of pixels", pca_lib.fit(_flat(images), 2).encode(_flat(images)))]
-  for e in tqdm(encoded, desc="t-SNE maps"):
+  method = MAP_METHODS[config.maps.method]
+  for e in tqdm(encoded, desc=f"{method} maps"):
     z = e.test[:len(images)]
     panels.append((f"{e.rep.name}: its 2-d code", z) if z.shape[1] == 2 else
-                  (f"t-SNE of {e.rep.name}", _tsne(z, config.maps, config.seed)))
+                  (f"{method} of {e.rep.name}", _map_2d(z, config.maps, config.seed)))
   viz.save_maps(path, panels, test["label"][:len(images)],
                 f"{config.data.name}: {len(images)} test images", class_names)
   return [name for name, _ in panels]
