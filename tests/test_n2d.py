@@ -70,7 +70,8 @@ def test_separable_blobs_are_clustered_exactly_and_the_same_way_twice():
 @pytest.mark.parametrize("fields,message", [
     ({"neighbours": 1}, "neighbours must be >= 2"),
     ({"dim": -1}, "dim must be >= 0"),
-    ({"batches": 0}, "epochs, negatives and batches must be >= 1"),
+    ({"batches": 0}, "epochs, negatives, batches and n_init must be >= 1"),
+    ({"n_init": 0}, "epochs, negatives, batches and n_init must be >= 1"),
     ({"min_dist": 2.0}, "needs 0 <= min_dist <= spread"),
     ({"covariance": "banana"}, "covariance 'banana' is not one of full"),
 ])

@@ -78,10 +78,11 @@ def base() -> ml_collections.ConfigDict:
                "augment": augment_fields(crop_min_area=0.6, noise_std=0.1, cutout=8).to_dict()},
       # n2d (eval/n2d.py, McConville et al. 2020): UMAP of the features to `dim` dimensions (0: k)
       # with `neighbours` neighbours (the paper's 20 for MNIST) and min_dist 0, then a Gaussian
-      # mixture with `covariance` covariances; UMAP's `epochs` (its 200 for large data),
-      # `negatives` per edge sample, `spread`, and `batches`: the groups of edges applied at once.
+      # mixture with `covariance` covariances, the likeliest of `n_init` EM runs (the paper's 1);
+      # UMAP's `epochs` (its 200 for large data), `negatives` per edge sample, `spread`, and
+      # `batches`: the groups of edges applied at once.
       "n2d": {"neighbours": 20, "dim": 0, "epochs": 200, "min_dist": 0.0, "spread": 1.0, "negatives": 5,
-              "batches": 10, "covariance": "full"},
+              "batches": 10, "covariance": "full", "n_init": 1},
   })
   c.anomaly = ml_collections.ConfigDict({
       "classes": (),           # normal classes, one protocol run each; () = every class

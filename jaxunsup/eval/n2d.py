@@ -2,10 +2,10 @@
 clustering its local manifold.
 
 UMAP (eval/umap.py) embeds the features in `dim` dimensions (0: as many as clusters), keeping
-each point's `neighbours` nearest points together, with min_dist 0 so that a class may
-contract into a tight clump; a Gaussian mixture of k full-covariance components (sklearn's EM,
-one start) then clusters the embedding. The paper runs it on the codes of DEC's
-784-500-500-2000-10 autoencoder, with 20 neighbours on MNIST.
+each point's `neighbours` nearest points together, with min_dist 0 so that a class may contract
+into a tight clump; a Gaussian mixture of k full-covariance components (sklearn's EM; one start
+as in the paper, or the likeliest of `n_init`) then clusters the embedding. The paper runs it on
+the codes of DEC's 784-500-500-2000-10 autoencoder, with 20 neighbours on MNIST.
 
 The neighbour graph and its spectral start depend only on the features (`Graph`, made once per
 representation); a trial's seed draws the layout's negative samples and the mixture's start.
@@ -33,8 +33,8 @@ def check(block: ml_collections.ConfigDict) -> None:
     raise UsageError(f"{where}.neighbours must be >= 2 (the point itself is the first), got {block.neighbours}")
   if block.dim < 0:
     raise UsageError(f"{where}.dim must be >= 0 (0: as many as clusters), got {block.dim}")
-  if min(block.epochs, block.negatives, block.batches) < 1:
-    raise UsageError(f"{where}: epochs, negatives and batches must be >= 1")
+  if min(block.epochs, block.negatives, block.batches, block.n_init) < 1:
+    raise UsageError(f"{where}: epochs, negatives, batches and n_init must be >= 1")
   if not 0 <= block.min_dist <= block.spread:
     raise UsageError(f"{where}: needs 0 <= min_dist <= spread, got {block.min_dist} and {block.spread}")
   if block.covariance not in COVARIANCES:
@@ -69,9 +69,11 @@ def graph(features_NxD: np.ndarray, block: ml_collections.ConfigDict, k: int,
   return Graph(g, umap.spectral_start(g, dim_of(block, k)), purity)
 
 
-def mixture(z_NxD: np.ndarray, k: int, covariance: str, seed: int) -> np.ndarray:
-  """(N,) the components of a k-component Gaussian mixture fitted to z."""
-  return GaussianMixture(k, covariance_type=covariance, random_state=seed).fit_predict(np.asarray(z_NxD, np.float64))
+def mixture(z_NxD: np.ndarray, k: int, block: ml_collections.ConfigDict, seed: int) -> np.ndarray:
+  """(N,) the components of a k-component Gaussian mixture fitted to z: of `block.n_init` EM runs
+  from k-means starts, the one with the highest likelihood (no label is used to choose)."""
+  gmm = GaussianMixture(k, covariance_type=block.covariance, n_init=block.n_init, random_state=seed)
+  return gmm.fit_predict(np.asarray(z_NxD, np.float64))
 
 
 def fit(block: ml_collections.ConfigDict, made: Graph, k: int, seed: int,
@@ -79,4 +81,4 @@ def fit(block: ml_collections.ConfigDict, made: Graph, k: int, seed: int,
   """One trial: {"labels": (N,) clusters, "embedding": (N, dim) the UMAP layout}; `progress(epochs done)`."""
   y = umap.layout(made.graph, made.start_NxD, seed, epochs=block.epochs, min_dist=block.min_dist,
                   spread=block.spread, negatives=block.negatives, batches=block.batches, progress=progress)
-  return {"labels": mixture(y, k, block.covariance, seed), "embedding": y}
+  return {"labels": mixture(y, k, block, seed), "embedding": y}

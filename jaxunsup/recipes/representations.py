@@ -339,7 +339,7 @@ def n2d_clustering(rep: Representation, z_NxD: np.ndarray, images: np.ndarray, l
         made["graph"] = n2d.graph(z_NxD, block, k, labels)
       out = n2d.fit(block, made["graph"], k, seed, progress=progress)
       trial = {"seed": seed, **clustering.scores(labels, out["labels"]), "neighbour_purity": made["graph"].purity,
-               "features_gmm": clustering.scores(labels, n2d.mixture(z_NxD, k, block.covariance, seed)),
+               "features_gmm": clustering.scores(labels, n2d.mixture(z_NxD, k, block, seed)),
                "seconds": round(time.perf_counter() - t0, 1)}
       return trial, out["labels"].astype(np.int16)
 
