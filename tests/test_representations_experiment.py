@@ -90,6 +90,7 @@ def test_smoke_run_writes_tables_figures_and_repeats_itself(tmp_path, sources):
     (("--config.clustering.algorithms=('n2d',)", "--config.clustering.n2d.covariance=banana"),
      "covariance 'banana' is not one of full"),
     (("--config.maps.method=isomap",), "maps.method must be one of tsne, umap"),
+    (("--config.maps.method=umap", "--config.maps.examples=10"), "maps.neighbours 15 needs more than that"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, sources, overrides, message):
   overrides = [_sources_flag(sources) if o == "SOURCES" else o for o in overrides]

@@ -43,6 +43,7 @@ SUMMARY_FILE = "summary.json"
 ANOMALY_METHODS = ("pca", "autoencoder", "vae", "simclr", "centre", "knn", "deep_svdd", "geom")
 CLUSTERING_ALGORITHMS = ("kmeans", "spectral", "n2d", *dec.ALGORITHMS, "scan")
 TRIAL_CLUSTERING = (*dec.ALGORITHMS, "scan", "n2d")  # a folder of trials each, drawn as images
+MAP_METHODS = {"tsne": "t-SNE", "umap": "UMAP"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,9 +167,6 @@ def check_deep_clustering(config, sources, examples: int) -> None:
     scan.check_size(config.clustering.scan, examples, k)
   if "n2d" in config.clustering.algorithms:
     n2d.check_size(config.clustering.n2d, examples, k)
-
-
-MAP_METHODS = {"tsne": "t-SNE", "umap": "UMAP"}
 
 
 def _map_2d(z_NxD: np.ndarray, maps_cfg, seed: int) -> np.ndarray:
@@ -584,7 +582,7 @@ def markdown(summary: dict) -> str:
             for r in summary["reduction"]]
   c = summary["clustering"]
   lines += ["", f"Clustering, k = number of classes, on the {c['split']} split ({c['examples']} images), "
-            f"mean ± std over seeds {c['seeds']} (DEC, IDEC and SCAN: one trial per seed):", "",
+            f"mean ± std over seeds {c['seeds']} (DEC, IDEC, SCAN and N2D: one trial per seed):", "",
             "| method | algorithm | ACC | ACC min-max | NMI | ARI |", "|---|---|---|---|---|---|"]
   lines += [f"| {r['method']} | {r['algorithm']} | {r['acc_mean']:.4f} ± {r['acc_std']:.4f} | "
             f"{r['acc_min']:.3f}-{r['acc_max']:.3f} | "
@@ -620,6 +618,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   train, test = _first(train, config.train_examples), _first(test, config.test_examples)
   sources = [load_source(path, name) for path in config.sources]  # refuses bad sources first
   check_deep_clustering(config, sources, len(_clustered(train, test, config.clustering.split, "label")))
+  drawn = min(config.maps.examples, len(test["label"]))
+  if config.maps.method == "umap" and drawn <= config.maps.neighbours:
+    raise UsageError(f"maps.neighbours {config.maps.neighbours} needs more than that many test images; "
+                     f"{drawn} are drawn")
   if "deep_svdd" in config.anomaly.methods:
     deep_svdd.check_size(config.anomaly.deep_svdd, _normal_count(train, name))
   with files.workdir_lock(workdir):
