@@ -66,6 +66,7 @@ SLOWEST_FIRST = (
     "tests/test_geom.py",  # 23
     "tests/test_text_models.py",  # 21
     "tests/test_m2.py",  # 21
+    "tests/test_n2d.py",  # 20
 )
 
 
