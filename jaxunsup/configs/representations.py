@@ -194,7 +194,10 @@ def n2d(c):
   """N2D on MNIST as its paper and DEC report it: all 70,000 images, 10 trials, on the codes of the
   784-500-500-2000-10 autoencoder of experiments/configs/autoencoder.py:dec (train that first):
   python experiments/representations.py --config=experiments/configs/representations.py:n2d \\
-      --workdir=runs/n2d_mnist"""
+      --workdir=runs/n2d_mnist
+  ACC 0.962 +- 0.046 over the 10 trials, 9 of them at 0.977 (in the tenth the one mixture fit
+  merged 4 and 9); with --config.clustering.n2d.n_init=10, 0.977 +- 0.0001. 32 min on 2 CPU
+  cores (Zen 4), shared."""
   c.sources = ("runs/dec_ae_mnist",)
   c.clustering.update(split="all", algorithms=("kmeans", "n2d"), seeds=tuple(range(10)), baselines=False)
   c.anomaly.methods = ()
