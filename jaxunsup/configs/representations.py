@@ -208,7 +208,8 @@ def n2d_fashion(c):
   on Fashion-MNIST (python experiments/autoencoder.py --config=experiments/configs/autoencoder.py:dec \\
       --workdir=runs/dec_ae_fashion --config.data.name=fashion_mnist):
   python experiments/representations.py --config=experiments/configs/representations.py:n2d_fashion \\
-      --workdir=runs/n2d_fashion"""
+      --workdir=runs/n2d_fashion
+  ACC 0.626 +- 0.026 (0.584-0.670), NMI 0.687 over the 10 trials; with n_init=10 0.635 +- 0.035."""
   n2d(c)
   c.data.name = "fashion_mnist"
   c.sources = ("runs/dec_ae_fashion",)
