@@ -5,7 +5,6 @@ and the representation study's N2D rows and UMAP maps."""
 import json
 import os
 
-import ml_collections
 import numpy as np
 import pytest
 

@@ -63,8 +63,7 @@ class Graph:
 def graph(features_NxD: np.ndarray, block: ml_collections.ConfigDict, k: int,
           labels_N: Optional[np.ndarray] = None) -> Graph:
   """The part of every trial that does not depend on its seed."""
-  distances, indices = umap.nearest(features_NxD, block.neighbours - 1)
-  g = umap.fuzzy_graph(indices, umap.memberships(distances))
+  g, indices = umap.neighbour_graph(features_NxD, block.neighbours)
   purity = None if labels_N is None else float(np.mean(labels_N[indices] == labels_N[:, None]))
   return Graph(g, umap.spectral_start(g, dim_of(block, k)), purity)
 

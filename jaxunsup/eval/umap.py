@@ -164,8 +164,14 @@ def layout(graph: sparse.coo_matrix, start_NxD: np.ndarray, seed: int, epochs: i
   return np.asarray(y)
 
 
+def neighbour_graph(features_NxD: np.ndarray, neighbours: int) -> tuple:
+  """(the fuzzy graph, (N, neighbours - 1) the mined neighbours' indices): the point itself counts
+  as the first of its `neighbours`, as in the paper."""
+  distances, indices = nearest(features_NxD, neighbours - 1)
+  return fuzzy_graph(indices, memberships(distances)), indices
+
+
 def embed(features_NxD: np.ndarray, dim: int, seed: int, neighbours: int = 15, **layout_args) -> np.ndarray:
   """(N, dim): UMAP of the features; `layout_args` as `layout`'s."""
-  distances, indices = nearest(features_NxD, neighbours - 1)  # the point itself is the first of them
-  graph = fuzzy_graph(indices, memberships(distances))
+  graph, _ = neighbour_graph(features_NxD, neighbours)
   return layout(graph, spectral_start(graph, dim), seed, **layout_args)
