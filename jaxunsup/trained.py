@@ -114,17 +114,24 @@ class GAN(Model):
       out.append(np.asarray(_generate(self.state.gen.apply_fn, self.variables(ema), jnp.asarray(z[i:i + chunk]), y)))
     return np.concatenate(out)
 
-  def latents(self, num: int, seed: int = 0) -> np.ndarray:
-    return np.asarray(jax.random.normal(jax.random.key(seed), (num, self.config.model.latent_dim)))
+  def latents(self, num: int, seed: int = 0, truncation: Optional[float] = None) -> np.ndarray:
+    """z ~ N(0, I) drawn with `seed`. With `truncation` t, each coordinate is drawn from the normal
+    truncated to [-t, t] (a draw outside is redrawn): BigGAN's truncation trick (Brock et al. 2019),
+    which trades variety for fidelity as t falls."""
+    key, shape = jax.random.key(seed), (num, self.config.model.latent_dim)
+    if truncation is None:
+      return np.asarray(jax.random.normal(key, shape))
+    return np.asarray(jax.random.truncated_normal(key, -truncation, truncation, shape))
 
   def default_labels(self, num: int) -> Optional[np.ndarray]:
     """Classes in turn (0, 1, ..., 0, 1, ...) for a conditional GAN, so every class is equally present."""
     return np.arange(num) % self.num_classes if self.num_classes else None
 
-  def sample(self, num: int, seed: int = 0, labels: Optional[np.ndarray] = None, ema: bool = False) -> np.ndarray:
-    """`num` samples in [0, 1] from z ~ N(0, I) drawn with `seed`."""
+  def sample(self, num: int, seed: int = 0, labels: Optional[np.ndarray] = None, ema: bool = False,
+             truncation: Optional[float] = None) -> np.ndarray:
+    """`num` samples in [0, 1] from the latents of `seed` (truncated at `truncation` if given)."""
     labels = self.default_labels(num) if labels is None else np.asarray(labels)
-    return self.generate(self.latents(num, seed), labels, ema)
+    return self.generate(self.latents(num, seed, truncation), labels, ema)
 
   def interpolate(self, num_pairs: int = 5, steps: int = 10, seed: int = 0, ema: bool = False) -> np.ndarray:
     """Images along straight lines in z between random pairs: (num_pairs * steps, H, W, C)."""

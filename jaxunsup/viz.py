@@ -195,3 +195,21 @@ def save_score_table(path: str, values: Mapping[str, Sequence[float]], columns: 
   ax.set_yticklabels(names, fontsize=8)
   ax.set_title(title, fontsize=10)
   _save(fig, path)
+
+
+def save_sweep(path: str, x_labels: Sequence[str], panels: Mapping[str, Mapping[str, Sequence[float]]],
+               xlabel: str, title: str) -> None:
+  """Metrics over the settings of one knob, one panel each: {panel title: {series: values}}, the
+  settings spaced evenly and named by `x_labels`."""
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+  for ax, (name, series) in zip(axes[0], panels.items()):
+    for label, values in series.items():
+      ax.plot(range(len(x_labels)), values, marker="o", label=label)
+    ax.set_xticks(range(len(x_labels)), x_labels)
+    ax.set_xlabel(xlabel)
+    ax.set_title(name)
+    ax.grid(alpha=0.3)
+    if len(series) > 1:
+      ax.legend(fontsize=7)
+  fig.suptitle(title)
+  _save(fig, path)

@@ -10,6 +10,7 @@ import pytest
 from conftest import run_script
 from jaxunsup.recipes import gan
 from jaxunsup.configs.gan import get_config
+from jaxunsup.errors import UsageError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "experiments", "gan.py")
@@ -58,8 +59,9 @@ def _assert_contract(workdir, summary, name, config):
 def test_smoke_run_writes_the_contract(tmp_path, name):
   config = _smoke(name)
   _assert_contract(tmp_path, gan.train_and_evaluate(config, str(tmp_path)), name, config)
-  if name == "dcgan":  # the default objective: its finished workdir also serves sample mode
+  if name == "dcgan":  # the default objective: its finished workdir also serves sample and truncation modes
     _sample_mode_writes_a_new_file_and_never_overwrites(tmp_path)
+    _truncation_study_scores_each_threshold_and_reads_back(tmp_path, config)
 
 
 def _sample_mode_writes_a_new_file_and_never_overwrites(workdir):
@@ -70,6 +72,24 @@ def _sample_mode_writes_a_new_file_and_never_overwrites(workdir):
   again = _run("--mode=sample", f"--workdir={workdir}", "--num_samples=7", f"--out={out}", variant=None)
   assert again.returncode == 2 and "exists" in again.stderr
   assert _snapshot(workdir) == before
+
+
+def _truncation_study_scores_each_threshold_and_reads_back(workdir, config):
+  model = gan.load(str(workdir))
+  z = model.latents(500, seed=3, truncation=0.5)
+  assert np.abs(z).max() <= 0.5 and z.std() > 0.2  # inside the threshold, not collapsed onto 0
+  np.testing.assert_array_equal(z, model.latents(500, seed=3, truncation=0.5))
+  rows = gan.truncation_study(str(workdir), ["0.5", "none"], 100, seed=0)
+  assert [r["truncation"] for r in rows] == [0.5, None] and all(r["num_samples"] == 100 for r in rows)
+  untruncated = gan.cached_scorer("mnist", config.eval.k)(model.sample(100, 0))
+  assert rows[1]["fid"] == untruncated["fid"] and rows[0]["fid"] != rows[1]["fid"]
+  out = workdir / "truncation"
+  assert sorted(os.listdir(out)) == ["0.5.json", "curves.png", "none.json", "samples.png"]
+  before = _snapshot(out)
+  assert gan.truncation_study(str(workdir), ["0.5", "none"], 100, seed=0) == rows  # read back
+  with pytest.raises(UsageError, match="other settings"):
+    gan.truncation_study(str(workdir), ["none"], 100, seed=1)
+  assert _snapshot(out) == before
 
 
 @pytest.mark.parametrize("name", ["wgan_gp", "sngan"])  # sngan: the spectral-norm vectors resume too
@@ -97,6 +117,8 @@ def test_resume_from_a_checkpoint_gives_the_same_run(tmp_path, name):
     (("--config.train.r1_weight=-1",), "smoke", "r1_weight"),
     (("--config.model.name=wgan_gp", "--config.train.r1_weight=1"), "smoke", "does not apply to wgan_gp"),
     (("--mode=sample",), None, "no config.json"),
+    (("--mode=sample", "--truncation=-1"), None, "must be a positive number"),
+    (("--mode=truncation", "--truncations=1,abc"), None, "neither a number nor `none`"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, variant, message):
   workdir = tmp_path / "w"

@@ -2,10 +2,11 @@
 
 `train_and_evaluate(config, workdir)` is what experiments/gan.py runs; `load(workdir)` gives
 notebooks a `GAN` with `sample`, `generate` and `interpolate`; `write_samples` is the launcher's
-`--mode=sample`.
+`--mode=sample` and `truncation_study` its `--mode=truncation`.
 """
 
 import glob
+import json
 import os
 
 import ml_collections
@@ -23,6 +24,7 @@ from jaxunsup.trained import to_uint8
 
 SUMMARY_FILE = "summary.json"
 PROGRESS_DIR = "progress"
+TRUNCATION_DIR = "truncation"
 
 def check(config: ml_collections.ConfigDict) -> registry.Objective:
   """The objective `config.model.name` names; UsageError on a bad name or setting."""
@@ -127,12 +129,82 @@ def load(workdir: str) -> trained.GAN:
   return model
 
 
-def write_samples(workdir: str, out: str, num: int, seed: int, ema: bool = False) -> str:
+def write_samples(workdir: str, out: str, num: int, seed: int, ema: bool = False,
+                  truncation: float | None = None) -> str:
   """`num` uint8 samples of the GAN in `workdir` to the .npy file `out`, which must not exist."""
   if num < 1:
     raise UsageError(f"--num_samples must be positive, got {num}")
+  if truncation is not None:
+    check_truncations([truncation])
   if os.path.exists(out):
     raise UsageError(f"{out} exists; choose another --out (nothing is overwritten)")
   model = load(workdir)
-  files.save_npy(out, to_uint8(model.sample(num, seed, ema=ema)))
+  files.save_npy(out, to_uint8(model.sample(num, seed, ema=ema, truncation=truncation)))
   return out
+
+
+def check_truncations(values) -> list[float | None]:
+  """Truncation thresholds from numbers or strings; `none` is the untruncated normal."""
+  out = []
+  for v in values:
+    t = None if str(v).strip().lower() == "none" else _positive(v)
+    if t in out:
+      raise UsageError(f"truncation threshold {v} is given twice")
+    out.append(t)
+  if not out:
+    raise UsageError("give at least one truncation threshold")
+  return out
+
+
+def _positive(v) -> float:
+  try:
+    t = float(v)
+  except ValueError:
+    raise UsageError(f"truncation threshold {v!r} is neither a number nor `none`") from None
+  if not 0 < t < float("inf"):
+    raise UsageError(f"a truncation threshold must be a positive number, got {v}")
+  return t
+
+
+def truncation_study(workdir: str, truncations, num: int, seed: int, ema: bool = False) -> list[dict]:
+  """Scores `num` samples of the GAN in `workdir` at each truncation threshold, into WORKDIR/truncation/:
+  one JSON per threshold (read back on a rerun with the same settings), curves.png (fid, precision,
+  recall against the threshold) and samples.png (the same latents at each threshold, one row each)."""
+  thresholds = check_truncations(truncations)
+  if num < 2:
+    raise UsageError(f"--num_samples must be at least 2 to score, got {num}")
+  model = load(workdir)
+  if not data_lib.num_classes(model.config.data.name):
+    raise UsageError(f"{model.config.data.name} has no labels to train the evaluator on; nothing to score")
+  out_dir = os.path.join(workdir, TRUNCATION_DIR)
+  suffix = "_ema" if ema else ""
+  setting = {"num_samples": num, "seed": seed, "ema": ema, "step": int(model.state.gen.step)}
+  with files.workdir_lock(workdir):
+    rows = [_truncation_row(model, os.path.join(out_dir, f"{t or 'none'}{suffix}.json"), {**setting, "truncation": t})
+            for t in thresholds]
+    names = [str(t or "none") for t in thresholds]
+    title = f"{model.config.model.name} on {model.config.data.name}, {num} samples{', EMA' if ema else ''}"
+    viz.save_sweep(os.path.join(out_dir, f"curves{suffix}.png"), names,
+                   {"fid": {"fid": [r["fid"] for r in rows]},
+                    "precision, recall": {k: [r[k] for r in rows] for k in ("precision", "recall")}},
+                   "truncation threshold", title)
+    viz.save_traversals(os.path.join(out_dir, f"samples{suffix}.png"),
+                        np.concatenate([model.sample(10, seed, ema=ema, truncation=t) for t in thresholds]),
+                        names, f"{title}: the same latents, one row per threshold")
+  return rows
+
+
+def _truncation_row(model: trained.GAN, path: str, setting: dict) -> dict:
+  """One threshold's scores: read back from `path` if it holds these settings, else scored and written."""
+  if os.path.exists(path):
+    with open(path) as f:
+      row = json.load(f)
+    if {k: row.get(k) for k in setting} != setting:
+      raise UsageError(f"{path} was scored with other settings ({ {k: row.get(k) for k in setting} }); "
+                       "move it away to score these (nothing is overwritten)")
+    return row
+  scorer = cached_scorer(model.config.data.name, model.config.eval.k)
+  samples = model.sample(setting["num_samples"], setting["seed"], ema=setting["ema"], truncation=setting["truncation"])
+  row = {**scorer(samples, model.default_labels(len(samples))), **setting}
+  files.write_json(path, row)
+  return row
