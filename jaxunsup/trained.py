@@ -97,6 +97,12 @@ class GAN(Model):
     """0 when unconditional."""
     return self.parts.modules["generator"].num_classes
 
+  @property
+  def labels_are_classes(self) -> bool:
+    """True for a class-conditional generator; False for InfoGAN's, whose labels are codes it
+    gave meaning to itself."""
+    return self.parts.modules["discriminator"].conditioning != "code"
+
   def variables(self, ema: bool = False) -> dict:
     if ema:
       return self.state.ema
@@ -124,7 +130,7 @@ class GAN(Model):
     return np.asarray(jax.random.truncated_normal(key, -truncation, truncation, shape))
 
   def default_labels(self, num: int) -> Optional[np.ndarray]:
-    """Classes in turn (0, 1, ..., 0, 1, ...) for a conditional GAN, so every class is equally present."""
+    """Classes (or codes) in turn (0, 1, ..., 0, 1, ...) for a conditional GAN, so each is equally present."""
     return np.arange(num) % self.num_classes if self.num_classes else None
 
   def sample(self, num: int, seed: int = 0, labels: Optional[np.ndarray] = None, ema: bool = False,

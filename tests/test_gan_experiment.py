@@ -41,11 +41,12 @@ def _assert_contract(workdir, summary, name, config):
   assert SUMMARY_KEYS <= set(summary) and summary["model"] == name and summary["steps"] == 20
   assert summary["fid"] > 0 and 0 <= summary["precision"] <= 1 and 0 <= summary["recall"] <= 1
   assert "ema_fid" in summary and ("conditional_accuracy" in summary) == (name == "cgan")
+  assert ("code_accuracy" in summary) == (name == "infogan")
   with open(workdir / "summary.json") as f:
     assert json.load(f) == summary
   samples = np.load(workdir / "samples.npy")
   assert samples.dtype == np.uint8 and samples.shape == (200, 28, 28, 1)
-  figures = ["samples.png", "progress.png", "interpolation.png", "curves.png"] + (["class_grid.png"] if name == "cgan" else [])
+  figures = ["samples.png", "progress.png", "interpolation.png", "curves.png"] + (["class_grid.png"] if name in ("cgan", "infogan") else [])
   for f in figures + ["config.json", "metrics.jsonl"]:
     assert os.path.getsize(workdir / f) > 0, f
   assert sorted(os.listdir(workdir / "progress")) == ["step_00000010.npy", "step_00000020.npy"]
@@ -55,7 +56,7 @@ def _assert_contract(workdir, summary, name, config):
 
 
 # wgan_gp and sngan are held to the contract by the resume test's uninterrupted run
-@pytest.mark.parametrize("name", ["mlp", "dcgan", "cgan"])
+@pytest.mark.parametrize("name", ["mlp", "dcgan", "cgan", "infogan"])
 def test_smoke_run_writes_the_contract(tmp_path, name):
   config = _smoke(name)
   _assert_contract(tmp_path, gan.train_and_evaluate(config, str(tmp_path)), name, config)

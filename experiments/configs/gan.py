@@ -1,6 +1,6 @@
 """GAN configs: `--config=experiments/configs/gan.py:VARIANT`.
 
-The variants (smoke, mlp, dcgan, wgan_gp, cgan, sngan, dcgan_fashion) live in jaxunsup/configs/gan.py so
+The variants (smoke, mlp, dcgan, wgan_gp, cgan, sngan, infogan, dcgan_fashion) live in jaxunsup/configs/gan.py so
 that notebooks and tests can import them too.
 """
 

@@ -9,6 +9,7 @@ Variants (`--config=experiments/configs/gan.py:VARIANT`):
   cgan           class-conditional DCGAN, projection discriminator.
   sngan          the DCGAN networks with a spectrally normalised discriminator, the hinge loss
                  and DiffAugment (color, translation, cutout).
+  infogan        dcgan with a 10-valued code the discriminator learns to read (Chen et al. 2016).
   dcgan_fashion  dcgan on Fashion-MNIST.
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -22,7 +23,7 @@ def base() -> ml_collections.ConfigDict:
   """Every field a GAN run reads; variants override a few."""
   c = shared_fields()
   c.model = ml_collections.ConfigDict({
-      "name": "dcgan",            # mlp | dcgan | wgan_gp | cgan | sngan
+      "name": "dcgan",            # mlp | dcgan | wgan_gp | cgan | sngan | infogan
       "latent_dim": 64,
       "hidden": (256, 512),       # mlp generator layers, z side first; the discriminator mirrors them
       "gen_features": (128, 64),  # dcgan generator channels at H/4 and H/2
@@ -33,6 +34,7 @@ def base() -> ml_collections.ConfigDict:
       "disc_kernel": 4,
       "disc_conv_impl": "xla",    # or patches: the same convs as patch matmuls (fast gradient penalty on CPU)
       "conditioning": "projection",  # cgan discriminator: projection | concat
+      "codes": 10,                # infogan: values of its categorical code
       "spectral_norm": False,     # divide each discriminator weight by its largest singular value
       "init": "lecun",            # layer initialisers: lecun (Flax's) | torch (PyTorch's U(+-1/sqrt(fan_in)))
       "ema_decay": 0.999,         # EMA of generator weights, scored separately; 0 turns it off
@@ -43,6 +45,7 @@ def base() -> ml_collections.ConfigDict:
       "n_critic": 5, "gp_weight": 10.0,   # wgan_gp only
       "diff_augment": "",         # DiffAugment policy on every discriminator input: color,translation,cutout
       "r1_weight": 0.0,           # gamma of the R1 penalty on real images (not wgan_gp); 0 turns it off
+      "info_weight": 1.0,         # infogan: weight of the mutual-information bound
       "log_every": 100, "eval_every": 1000, "checkpoint_every": 1000, "max_to_keep": 3,
       "loop": "auto",             # auto | device | host: how steps are dispatched (train/loop.py)
   })
@@ -103,6 +106,13 @@ def sngan(c):
   c.train.diff_augment = "color,translation,cutout"
 
 
+def infogan(c):
+  """python experiments/gan.py --config=experiments/configs/gan.py:infogan --workdir=runs/infogan
+  The dcgan run with PyTorch's initialisers, plus InfoGAN's 10-valued code (docs/results.md)."""
+  dcgan(c)
+  c.model.update(name="infogan", init="torch")
+
+
 def dcgan_fashion(c):
   """python experiments/gan.py --config=experiments/configs/gan.py:dcgan_fashion --workdir=runs/dcgan_fashion
   Reached FID 17.38, precision 0.447, recall 0.656 on Fashion-MNIST (27.3 min on 2 CPU cores)."""
@@ -111,7 +121,8 @@ def dcgan_fashion(c):
 
 
 VARIANTS = {"default": lambda c: None, "smoke": smoke, "mlp": mlp, "dcgan": dcgan,
-            "wgan_gp": wgan_gp, "cgan": cgan, "sngan": sngan, "dcgan_fashion": dcgan_fashion}
+            "wgan_gp": wgan_gp, "cgan": cgan, "sngan": sngan, "infogan": infogan,
+            "dcgan_fashion": dcgan_fashion}
 
 
 def get_config(variant: str = "default") -> ml_collections.ConfigDict:

@@ -4,7 +4,10 @@ Generators map z (and a label) to images in [-1, 1] (tanh); discriminators map i
 (and a label) to one real-valued score per image (a logit, or a critic value for WGAN-GP).
 Conditioning: the generator always gets the one-hot label concatenated to z; the discriminator
 either concatenates it to its input (`concat`) or adds the inner product of a learnt class
-embedding with its last features (`projection`, Miyato & Koyama 2018).
+embedding with its last features (`projection`, Miyato & Koyama 2018). InfoGAN's discriminator
+(`code`, set by objectives/infogan.py, not a config choice) is not told the label but predicts
+it: called with codes, it returns (B, 2), the score and log Q(code | image) from a head on its
+last features (Chen et al. 2016); called without, the score and zeros.
 
 Discriminators take `spectral_norm=True` (Miyato et al. 2018): every weight matrix (a conv kernel
 flattened to (k*k*C_in, C_out)) is divided by its largest singular value, estimated by power
@@ -42,7 +45,8 @@ def _normalised(layer: nn.Module, spectral_norm: bool, update_stats: bool):
 
 
 class _Projection(nn.Module):
-  """Unconditional score, plus <embed(y), h> when conditional with projection."""
+  """Unconditional score, plus <embed(y), h> when conditional with projection; with `code`, the
+  score beside log Q(y | h)."""
   num_classes: int
   conditioning: str
   spectral_norm: bool = False
@@ -55,6 +59,14 @@ class _Projection(nn.Module):
     if self.num_classes and self.conditioning == "projection":
       embed_BxF = nn.Embed(self.num_classes, h_BxF.shape[-1])(labels_B)
       out_B = out_B + jnp.sum(embed_BxF * h_BxF, axis=-1)
+    if self.num_classes and self.conditioning == "code":
+      # InfoGAN's Q on the same features; real images come without codes, and get zeros
+      if labels_B is None:
+        return jnp.stack([out_B, jnp.zeros_like(out_B)], -1)
+      width = 128
+      q_BxH = nn.leaky_relu(nn.Dense(width, **layer_init(self.init_scheme, h_BxF.shape[-1]))(h_BxF), 0.2)
+      log_q_BxK = jax.nn.log_softmax(nn.Dense(self.num_classes, **layer_init(self.init_scheme, width))(q_BxH))
+      return jnp.stack([out_B, jnp.take_along_axis(log_q_BxK, labels_B[:, None], axis=1)[:, 0]], -1)
     return out_B
 
 

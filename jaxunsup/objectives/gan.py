@@ -248,11 +248,15 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 
 def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, arch: str, conditional: bool,
-                step: Callable, examples_per_step: int) -> Parts:
+                step: Callable, examples_per_step: int, codes: int = 0) -> Parts:
   """A GAN's parts: `arch`'s networks and states, and `step(state, batch, rng, **shared)`, where
-  shared holds latent_dim, num_classes, ema_decay and the DiffAugment transforms."""
-  num_classes = spec.num_classes if conditional else 0
+  shared holds latent_dim, num_classes, ema_decay and the DiffAugment transforms. `codes` > 0
+  gives InfoGAN's networks instead of a class-conditional pair: a generator of z and one of
+  `codes` categories, and a discriminator that predicts the category (models/gan.py)."""
+  num_classes = codes or (spec.num_classes if conditional else 0)
   gen, disc = models.build_gan(arch, config.model, spec.shape, num_classes)
+  if codes:
+    disc = disc.clone(conditioning="code")
   tc = config.train
   gen_tx = optax.adam(tc.gen_lr, tc.beta1, tc.beta2)
   disc_tx = optax.adam(tc.disc_lr, tc.beta1, tc.beta2)

@@ -1,4 +1,4 @@
-"""GANs (mlp, dcgan, wgan_gp, cgan): training, sample-quality evaluation and a sampling API.
+"""GANs (mlp, dcgan, wgan_gp, cgan, sngan, infogan): training, sample-quality evaluation and a sampling API.
 
 `train_and_evaluate(config, workdir)` is what experiments/gan.py runs; `load(workdir)` gives
 notebooks a `GAN` with `sample`, `generate` and `interpolate`; `write_samples` is the launcher's
@@ -16,6 +16,7 @@ from jaxunsup import data as data_lib
 from jaxunsup import configs, trained, viz
 from jaxunsup.configs import gan as gan_configs
 from jaxunsup.errors import UsageError
+from jaxunsup.eval import clustering
 from jaxunsup.eval.sample_quality import SampleScorer, cached_scorer
 from jaxunsup.objectives import registry
 from jaxunsup.train import files, loop
@@ -57,7 +58,7 @@ def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer | No
     samples = model.sample(ec.periodic_samples, eval_seed)
     out = {}
     if scorer is not None:
-      scores = scorer(samples, model.default_labels(len(samples)))
+      scores = score(scorer, model, samples)
       out = {k: float(v) for k, v in scores.items() if k not in ("num_samples", "evaluator_test_accuracy")}
     if config.model.ema_decay and scorer is not None:
       out["ema_fid"] = float(scorer(model.sample(ec.periodic_samples, eval_seed, ema=True))["fid"])
@@ -66,6 +67,17 @@ def make_task(config: ml_collections.ConfigDict, spec, scorer: SampleScorer | No
     return out
 
   return registry.task(parts, evaluate=evaluate, show=("d_loss", "g_loss"))
+
+
+def score(scorer: SampleScorer, model: trained.GAN, samples: np.ndarray) -> dict:
+  """The scorer's figures for samples drawn with `model.default_labels`. Codes the generator gave
+  meaning to itself (InfoGAN) are no classes to check: instead `code_accuracy`, the share of
+  samples whose evaluator class is the one their code matches best (Hungarian matching)."""
+  labels = model.default_labels(len(samples))
+  if labels is None or model.labels_are_classes:
+    return scorer(samples, labels)
+  _, predicted = scorer.evaluator.apply(samples)
+  return {**scorer(samples), "code_accuracy": clustering.hungarian_accuracy(predicted, labels)}
 
 
 def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_names) -> None:
@@ -86,9 +98,11 @@ def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_n
   if model.num_classes:
     per_class = 10
     labels = np.repeat(np.arange(model.num_classes), per_class)
+    rows = f"one row per class ({', '.join(class_names)})" if model.labels_are_classes else \
+        "one row per value of the code it found"
     viz.save_grid(os.path.join(workdir, "class_grid.png"),
-                  model.generate(model.latents(len(labels), model.config.seed), labels),
-                  f"{name}: one row per class ({', '.join(class_names)})", ncol=per_class)
+                  model.generate(model.latents(len(labels), model.config.seed), labels), f"{name}: {rows}",
+                  ncol=per_class)
   viz.save_curves(os.path.join(workdir, "curves.png"), read_metrics(workdir),
                   ["train/d_loss", "train/g_loss", "eval/fid", "eval/precision", "eval/recall"], name)
 
@@ -105,15 +119,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     model = trained.GAN(config, result.state, spec, objective)
 
     samples = model.sample(config.eval.num_samples, config.seed)
-    labels = model.default_labels(len(samples))
     summary = {"dataset": config.data.name, "model": config.model.name, "steps": result.steps,
                "train_seconds": round(result.train_seconds, 2)}
     if scorer is None:
       summary["scores"] = f"not scored: {config.data.name} has no labels to train the evaluator on"
     else:
-      summary.update(scorer(samples, labels))
+      summary.update(score(scorer, model, samples))
     if config.model.ema_decay and scorer is not None:
-      ema = scorer(model.sample(config.eval.num_samples, config.seed, ema=True), labels)
+      ema = score(scorer, model, model.sample(config.eval.num_samples, config.seed, ema=True))
       summary.update({f"ema_{k}": v for k, v in ema.items() if k not in ("num_samples", "evaluator_test_accuracy")})
     files.save_npy(os.path.join(workdir, "samples.npy"), to_uint8(samples))
     write_figures(workdir, model, samples, data_lib.spec(config.data.name).class_names)
@@ -205,6 +218,6 @@ def _truncation_row(model: trained.GAN, path: str, setting: dict) -> dict:
     return row
   scorer = cached_scorer(model.config.data.name, model.config.eval.k)
   samples = model.sample(setting["num_samples"], setting["seed"], ema=setting["ema"], truncation=setting["truncation"])
-  row = {**scorer(samples, model.default_labels(len(samples))), **setting}
+  row = {**score(scorer, model, samples), **setting}
   files.write_json(path, row)
   return row
