@@ -103,6 +103,21 @@ class GAN(Model):
     gave meaning to itself."""
     return self.parts.modules["discriminator"].conditioning != "code"
 
+  @property
+  def continuous_codes(self) -> int:
+    """InfoGAN's continuous codes beside its category; 0 for every other GAN."""
+    return 0 if self.labels_are_classes else self.config.model.get("continuous_codes", 0)
+
+  def with_codes(self, labels_N: np.ndarray, continuous_NxM: Optional[np.ndarray] = None) -> np.ndarray:
+    """Labels as the generator takes them: classes (or categories) as they are, or with continuous
+    codes (N, 1 + M) floats, the category then the given codes (zeros, their middle, if none)."""
+    labels_N = np.asarray(labels_N)
+    if not self.continuous_codes or labels_N.ndim == 2:
+      return labels_N
+    if continuous_NxM is None:
+      continuous_NxM = np.zeros((len(labels_N), self.continuous_codes))
+    return np.concatenate([labels_N[:, None], continuous_NxM], 1).astype(np.float32)
+
   def variables(self, ema: bool = False) -> dict:
     if ema:
       return self.state.ema
@@ -114,9 +129,12 @@ class GAN(Model):
     z = np.asarray(z_NxD, np.float32)
     if self.num_classes and labels_N is None:
       raise UsageError("a conditional GAN needs labels")
+    if self.num_classes:
+      labels_N = self.with_codes(labels_N)
+      dtype = jnp.float32 if labels_N.ndim == 2 else jnp.int32
     out = []
     for i in range(0, len(z), chunk):
-      y = jnp.asarray(labels_N[i:i + chunk], jnp.int32) if self.num_classes else None
+      y = jnp.asarray(labels_N[i:i + chunk], dtype) if self.num_classes else None
       out.append(np.asarray(_generate(self.state.gen.apply_fn, self.variables(ema), jnp.asarray(z[i:i + chunk]), y)))
     return np.concatenate(out)
 
@@ -129,15 +147,34 @@ class GAN(Model):
       return np.asarray(jax.random.normal(key, shape))
     return np.asarray(jax.random.truncated_normal(key, -truncation, truncation, shape))
 
-  def default_labels(self, num: int) -> Optional[np.ndarray]:
-    """Classes (or codes) in turn (0, 1, ..., 0, 1, ...) for a conditional GAN, so each is equally present."""
-    return np.arange(num) % self.num_classes if self.num_classes else None
+  def default_labels(self, num: int, seed: int = 0) -> Optional[np.ndarray]:
+    """Classes (or codes) in turn (0, 1, ..., 0, 1, ...) for a conditional GAN, so each is equally
+    present; InfoGAN's continuous codes beside them are drawn from U(-1, 1) with `seed`."""
+    if not self.num_classes:
+      return None
+    labels = np.arange(num) % self.num_classes
+    if not self.continuous_codes:
+      return labels
+    key = jax.random.fold_in(jax.random.key(seed), 1)  # not the latents' key
+    codes = jax.random.uniform(key, (num, self.continuous_codes), minval=-1.0, maxval=1.0)
+    return self.with_codes(labels, np.asarray(codes))
 
   def sample(self, num: int, seed: int = 0, labels: Optional[np.ndarray] = None, ema: bool = False,
              truncation: Optional[float] = None) -> np.ndarray:
     """`num` samples in [0, 1] from the latents of `seed` (truncated at `truncation` if given)."""
-    labels = self.default_labels(num) if labels is None else np.asarray(labels)
+    labels = self.default_labels(num, seed) if labels is None else np.asarray(labels)
     return self.generate(self.latents(num, seed, truncation), labels, ema)
+
+  def code_traversal(self, index: int, values: np.ndarray, seed: int = 0, ema: bool = False) -> np.ndarray:
+    """InfoGAN's continuous code `index` set to each of `values` along a row, one row per category,
+    the other continuous codes 0 and one z per row: (categories * len(values), H, W, C)."""
+    if not 0 <= index < self.continuous_codes:
+      raise UsageError(f"continuous code {index} does not exist; this generator has {self.continuous_codes}")
+    k, n = self.num_classes, len(values)
+    codes = np.zeros((k * n, self.continuous_codes), np.float32)
+    codes[:, index] = np.tile(np.asarray(values, np.float32), k)
+    z = np.repeat(self.latents(k, seed), n, axis=0)
+    return self.generate(z, self.with_codes(np.repeat(np.arange(k), n), codes), ema)
 
   def interpolate(self, num_pairs: int = 5, steps: int = 10, seed: int = 0, ema: bool = False) -> np.ndarray:
     """Images along straight lines in z between random pairs: (num_pairs * steps, H, W, C)."""

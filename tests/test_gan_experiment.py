@@ -28,9 +28,12 @@ def _snapshot(path):
 
 
 def _smoke(name):
-  """The smoke config with `name`'s objective; sngan with its stabilisers on."""
+  """The smoke config with `name`'s objective; sngan with its stabilisers on, infogan with two
+  continuous codes."""
   config = get_config("smoke")
   config.model.name = name
+  if name == "infogan":
+    config.model.continuous_codes = 2
   if name == "sngan":
     config.model.spectral_norm = True
     config.train.diff_augment = "color,translation,cutout"
@@ -46,7 +49,9 @@ def _assert_contract(workdir, summary, name, config):
     assert json.load(f) == summary
   samples = np.load(workdir / "samples.npy")
   assert samples.dtype == np.uint8 and samples.shape == (200, 28, 28, 1)
-  figures = ["samples.png", "progress.png", "interpolation.png", "curves.png"] + (["class_grid.png"] if name in ("cgan", "infogan") else [])
+  figures = ["samples.png", "progress.png", "interpolation.png", "curves.png"]
+  traversals = ["continuous_code_0.png", "continuous_code_1.png"]
+  figures += {"cgan": ["class_grid.png"], "infogan": ["class_grid.png", *traversals]}.get(name, [])
   for f in figures + ["config.json", "metrics.jsonl"]:
     assert os.path.getsize(workdir / f) > 0, f
   assert sorted(os.listdir(workdir / "progress")) == ["step_00000010.npy", "step_00000020.npy"]

@@ -35,6 +35,7 @@ def base() -> ml_collections.ConfigDict:
       "disc_conv_impl": "xla",    # or patches: the same convs as patch matmuls (fast gradient penalty on CPU)
       "conditioning": "projection",  # cgan discriminator: projection | concat
       "codes": 10,                # infogan: values of its categorical code
+      "continuous_codes": 0,      # infogan: continuous codes beside it, U(-1, 1) each (the paper's 2)
       "spectral_norm": False,     # divide each discriminator weight by its largest singular value
       "init": "lecun",            # layer initialisers: lecun (Flax's) | torch (PyTorch's U(+-1/sqrt(fan_in)))
       "ema_decay": 0.999,         # EMA of generator weights, scored separately; 0 turns it off

@@ -7,7 +7,8 @@ either concatenates it to its input (`concat`) or adds the inner product of a le
 embedding with its last features (`projection`, Miyato & Koyama 2018). InfoGAN's discriminator
 (`code`, set by objectives/infogan.py, not a config choice) is not told the label but predicts
 it: called with codes, it returns (B, 2), the score and log Q(code | image) from a head on its
-last features (Chen et al. 2016); called without, the score and zeros.
+last features (Chen et al. 2016); called without, the score and zeros. With continuous codes its
+labels are (B, 1 + M) floats, the category then M codes, which the generator takes as they are.
 
 Discriminators take `spectral_norm=True` (Miyato et al. 2018): every weight matrix (a conv kernel
 flattened to (k*k*C_in, C_out)) is divided by its largest singular value, estimated by power
@@ -31,10 +32,20 @@ UPSAMPLINGS = ("subpixel", "transposed")
 CONV_IMPLS = ("xla", "patches")
 
 
+def _split_codes(labels: jnp.ndarray) -> tuple:
+  """Class labels (B,) as they are; InfoGAN's (B, 1 + M) float codes as (category (B,) int,
+  continuous codes (B, M))."""
+  if labels.ndim == 1:
+    return labels, None
+  return labels[:, 0].astype(jnp.int32), labels[:, 1:]
+
+
 def _with_label(z_BxD: jnp.ndarray, labels_B: Optional[jnp.ndarray], num_classes: int) -> jnp.ndarray:
   if not num_classes:
     return z_BxD
-  return jnp.concatenate([z_BxD, jax.nn.one_hot(labels_B, num_classes, dtype=z_BxD.dtype)], -1)
+  category_B, continuous_BxM = _split_codes(labels_B)
+  parts = [z_BxD, jax.nn.one_hot(category_B, num_classes, dtype=z_BxD.dtype)]
+  return jnp.concatenate(parts + ([] if continuous_BxM is None else [continuous_BxM.astype(z_BxD.dtype)]), -1)
 
 
 def _normalised(layer: nn.Module, spectral_norm: bool, update_stats: bool):
@@ -63,10 +74,18 @@ class _Projection(nn.Module):
       # InfoGAN's Q on the same features; real images come without codes, and get zeros
       if labels_B is None:
         return jnp.stack([out_B, jnp.zeros_like(out_B)], -1)
+      category_B, continuous_BxM = _split_codes(labels_B)
+      extra = 0 if continuous_BxM is None else continuous_BxM.shape[-1]
       width = 128
       q_BxH = nn.leaky_relu(nn.Dense(width, **layer_init(self.init_scheme, h_BxF.shape[-1]))(h_BxF), 0.2)
-      log_q_BxK = jax.nn.log_softmax(nn.Dense(self.num_classes, **layer_init(self.init_scheme, width))(q_BxH))
-      return jnp.stack([out_B, jnp.take_along_axis(log_q_BxK, labels_B[:, None], axis=1)[:, 0]], -1)
+      q_out = nn.Dense(self.num_classes + extra, **layer_init(self.init_scheme, width))(q_BxH)
+      log_q_BxK = jax.nn.log_softmax(q_out[:, :self.num_classes])
+      log_q_B = jnp.take_along_axis(log_q_BxK, category_B[:, None], axis=1)[:, 0]
+      if extra:
+        # continuous codes: a unit-variance Gaussian around Q's means (the paper's fixed-variance
+        # factored Gaussian), up to its constant
+        log_q_B = log_q_B - 0.5 * jnp.sum((continuous_BxM - q_out[:, self.num_classes:]) ** 2, -1)
+      return jnp.stack([out_B, log_q_B], -1)
     return out_B
 
 

@@ -83,11 +83,15 @@ def generate(state: GANState, variables: dict, z_BxD: jnp.ndarray, labels_B: Opt
   return fake, updates.get("batch_stats", variables["batch_stats"])
 
 
-def _draw(rng: jax.Array, batch: int, latent_dim: int, num_classes: int) -> tuple:
-  """Latent codes and (for conditional models) uniformly drawn class labels."""
+def _draw(rng: jax.Array, batch: int, latent_dim: int, num_classes: int, continuous: int = 0) -> tuple:
+  """Latent codes and (for conditional models) uniformly drawn class labels; with `continuous`
+  codes (InfoGAN), labels (B, 1 + continuous): the category as a float, then U(-1, 1) codes."""
   z_key, y_key = jax.random.split(rng)
   z = jax.random.normal(z_key, (batch, latent_dim))
   labels = jax.random.randint(y_key, (batch,), 0, num_classes) if num_classes else None
+  if continuous:
+    codes = jax.random.uniform(jax.random.fold_in(y_key, 1), (batch, continuous), minval=-1.0, maxval=1.0)
+    labels = jnp.concatenate([labels[:, None].astype(jnp.float32), codes], -1)
   return z, labels
 
 
@@ -119,13 +123,13 @@ def _ema(old: dict, params, batch_stats, decay: float) -> dict:
 
 
 def adversarial_step(state: GANState, reals, labels, rng, *, disc_loss: Callable, gen_loss: Callable,
-                     latent_dim: int, num_classes: int, ema_decay: float, augment: tuple = ()):
+                     latent_dim: int, num_classes: int, ema_decay: float, augment: tuple = (), continuous: int = 0):
   """Critic-only updates for all but the last real batch, then one critic and one generator update.
 
   reals: (n, B, H, W, C) in [-1, 1]; labels: (n, B). disc_loss(D, real, y_real, fake, y_fake, rng)
   and gen_loss(scores) give the two objectives. `augment` (diffaugment transforms) is applied to
   every image the discriminator sees, with its own key for the reals, the fakes and the
-  generator's fakes.
+  generator's fakes. `continuous`: InfoGAN's continuous codes drawn beside each fake's category.
   """
   n, batch = reals.shape[:2]
   gen_vars = {"params": state.gen.params, "batch_stats": state.gen.batch_stats}
@@ -145,11 +149,11 @@ def adversarial_step(state: GANState, reals, labels, rng, *, disc_loss: Callable
   # loop several times slower (see train/loop.py), and n_critic is small.
   disc = state.disc
   for i in range(n - 1):
-    z, y_fake = _draw(jax.random.fold_in(rng, 2 * i), batch, latent_dim, num_classes)
+    z, y_fake = _draw(jax.random.fold_in(rng, 2 * i), batch, latent_dim, num_classes, continuous)
     fake, _ = generate(state, gen_vars, z, y_fake, train=True)
     disc = disc_update(disc, reals[i], labels[i], fake, y_fake, jax.random.fold_in(rng, 2 * i + 1))[0]
 
-  z, y_fake = _draw(jax.random.fold_in(rng, 2 * (n - 1)), batch, latent_dim, num_classes)
+  z, y_fake = _draw(jax.random.fold_in(rng, 2 * (n - 1)), batch, latent_dim, num_classes, continuous)
   fake, gen_vjp, new_stats = jax.vjp(
       lambda p: generate(state, {"params": p, "batch_stats": gen_vars["batch_stats"]}, z, y_fake, True),
       state.gen.params, has_aux=True)
@@ -248,11 +252,11 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 
 def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, arch: str, conditional: bool,
-                step: Callable, examples_per_step: int, codes: int = 0) -> Parts:
+                step: Callable, examples_per_step: int, codes: int = 0, continuous: int = 0) -> Parts:
   """A GAN's parts: `arch`'s networks and states, and `step(state, batch, rng, **shared)`, where
   shared holds latent_dim, num_classes, ema_decay and the DiffAugment transforms. `codes` > 0
   gives InfoGAN's networks instead of a class-conditional pair: a generator of z and one of
-  `codes` categories, and a discriminator that predicts the category (models/gan.py)."""
+  `codes` categories (and `continuous` codes), and a discriminator that predicts them (models/gan.py)."""
   num_classes = codes or (spec.num_classes if conditional else 0)
   gen, disc = models.build_gan(arch, config.model, spec.shape, num_classes)
   if codes:
@@ -265,6 +269,8 @@ def build_parts(config: ml_collections.ConfigDict, spec: InputSpec, arch: str, c
     """Generator and discriminator, each with its own Adam state, and the generator's EMA."""
     gen_key, disc_key = jax.random.split(rng)
     labels = jnp.zeros((2,), jnp.int32) if num_classes else None
+    if continuous:
+      labels = jnp.zeros((2, 1 + continuous), jnp.float32)
     gen_vars = init_variables(gen, gen_key, jnp.zeros((2, config.model.latent_dim)), labels, train=False)
     # op by op under spectral norm: compiled, its kernels come out one float step apart, and the
     # sngan runs measured so far would not repeat

@@ -4,7 +4,10 @@ The generator takes z and a categorical code c drawn uniformly from `model.codes
 discriminator, besides its real/fake logit, predicts c from the image (Q, a head on its last
 features, models/gan.py). Both networks also maximise the variational lower bound on the mutual
 information I(c; G(z, c)), E[log Q(c | G(z, c))] (eq. 5 of the paper, up to the constant H(c)),
-weighted by `train.info_weight` (1 for discrete codes in the paper). No label is read: the real
+weighted by `train.info_weight` (1 for discrete codes in the paper). `model.continuous_codes` adds
+the paper's continuous codes, each drawn from U(-1, 1) and read back by Q as the mean of a
+unit-variance Gaussian (on MNIST it used two, which came to stand for rotation and stroke
+width without being told; their bound is weighted like the category's). No label is read: the real
 images enter without codes. On MNIST the paper's 10-valued code came to separate the digits, so
 a sample's code stands in for the class the generator would otherwise blend. Registered as the
 gan family's `infogan` on the DCGAN networks, with the non-saturating loss.
@@ -35,7 +38,7 @@ def info_gen_loss(fake_Bx2: jnp.ndarray, weight: float) -> jnp.ndarray:
 
 
 def infogan_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: int, num_classes: int,
-                 ema_decay: float = 0.0, augment: tuple = (), weight: float = 1.0):
+                 ema_decay: float = 0.0, augment: tuple = (), weight: float = 1.0, continuous: int = 0):
   """One discriminator-and-Q update, then one generator update; the codes are the fakes' labels."""
 
   def disc_loss(disc, real, y_real, fake, y_fake, key):
@@ -48,15 +51,19 @@ def infogan_step(state: GANState, batch: dict, rng: jax.Array, *, latent_dim: in
   reals, labels = gan.split(batch, 1)
   return gan.adversarial_step(state, reals, labels, rng, disc_loss=disc_loss,
                               gen_loss=functools.partial(info_gen_loss, weight=weight), latent_dim=latent_dim,
-                              num_classes=num_classes, ema_decay=ema_decay, augment=augment)
+                              num_classes=num_classes, ema_decay=ema_decay, augment=augment, continuous=continuous)
 
 
 def check(config: ml_collections.ConfigDict) -> None:
-  """UsageError for a code of fewer than two values, a negative weight or an R1 penalty."""
+  """UsageError for a code of fewer than two values, a negative count of continuous codes, a
+  weight that is not positive, or an R1 penalty."""
   gan.check_shared(config)
   codes = config.model.codes
   if isinstance(codes, bool) or not isinstance(codes, int) or codes < 2:
     raise UsageError(f"model.codes must be a whole number >= 2 (values of InfoGAN's code), got {codes!r}")
+  continuous = config.model.continuous_codes
+  if isinstance(continuous, bool) or not isinstance(continuous, int) or continuous < 0:
+    raise UsageError(f"model.continuous_codes must be a whole number >= 0, got {continuous!r}")
   if not config.train.info_weight > 0:
     raise UsageError(f"train.info_weight must be positive, got {config.train.info_weight}")
   if config.train.r1_weight:
@@ -64,8 +71,10 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 
 def _build(config: ml_collections.ConfigDict, spec: InputSpec) -> Parts:
-  step = functools.partial(infogan_step, weight=config.train.info_weight)
-  return gan.build_parts(config, spec, "dcgan", False, step, config.train.batch_size, codes=config.model.codes)
+  continuous = config.model.continuous_codes
+  step = functools.partial(infogan_step, weight=config.train.info_weight, continuous=continuous)
+  return gan.build_parts(config, spec, "dcgan", False, step, config.train.batch_size, codes=config.model.codes,
+                         continuous=continuous)
 
 
 register(Objective("gan", "infogan", _build, check))

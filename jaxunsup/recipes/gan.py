@@ -77,12 +77,13 @@ def score(scorer: SampleScorer, model: trained.GAN, samples: np.ndarray) -> dict
   if labels is None or model.labels_are_classes:
     return scorer(samples, labels)
   _, predicted = scorer.evaluator.apply(samples)
-  return {**scorer(samples), "code_accuracy": clustering.hungarian_accuracy(predicted, labels)}
+  category = labels[:, 0].astype(int) if labels.ndim == 2 else labels  # beside continuous codes
+  return {**scorer(samples), "code_accuracy": clustering.hungarian_accuracy(predicted, category)}
 
 
 def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_names) -> None:
-  """samples.png, progress.png (fixed noise over training), interpolation.png, curves.png, and
-  class_grid.png for conditional models."""
+  """samples.png, progress.png (fixed noise over training), interpolation.png, curves.png,
+  class_grid.png for conditional models and continuous_code_J.png for InfoGAN's continuous codes."""
   name = f"{model.config.model.name} on {model.config.data.name}"
   viz.save_grid(os.path.join(workdir, "samples.png"), samples[:100], f"{name}: samples")
   snapshots = sorted(glob.glob(os.path.join(workdir, PROGRESS_DIR, "step_*.npy")))
@@ -103,6 +104,11 @@ def write_figures(workdir: str, model: trained.GAN, samples: np.ndarray, class_n
     viz.save_grid(os.path.join(workdir, "class_grid.png"),
                   model.generate(model.latents(len(labels), model.config.seed), labels), f"{name}: {rows}",
                   ncol=per_class)
+  values = np.linspace(-2.0, 2.0, 10)  # twice the training range, as the paper's figures
+  for j in range(model.continuous_codes):
+    viz.save_grid(os.path.join(workdir, f"continuous_code_{j}.png"),
+                  model.code_traversal(j, values, model.config.seed),
+                  f"{name}: continuous code {j} from -2 to 2 along each row, one row per category", ncol=len(values))
   viz.save_curves(os.path.join(workdir, "curves.png"), read_metrics(workdir),
                   ["train/d_loss", "train/g_loss", "eval/fid", "eval/precision", "eval/recall"], name)
 

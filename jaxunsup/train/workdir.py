@@ -26,7 +26,7 @@ EXECUTION_ONLY = {"data": ("pipeline", "workers", "prefetch")}
 # Fields added to the shared or family configs after runs were made, at the values those runs
 # behaved by: a config.json older than a field reads as if it held this value (when the current
 # config has the field), so adding a field does not strand every earlier workdir.
-ADDED_FIELDS = {"data": {"test_examples": 0}, "model": {"init": "lecun", "codes": 10},
+ADDED_FIELDS = {"data": {"test_examples": 0}, "model": {"init": "lecun", "codes": 10, "continuous_codes": 0},
                 "train": {"info_weight": 1.0}}
 
 
