@@ -9,7 +9,8 @@ Variants (`--config=experiments/configs/gan.py:VARIANT`):
   cgan           class-conditional DCGAN, projection discriminator.
   sngan          the DCGAN networks with a spectrally normalised discriminator, the hinge loss
                  and DiffAugment (color, translation, cutout).
-  infogan        dcgan with a 10-valued code the discriminator learns to read (Chen et al. 2016).
+  infogan        dcgan with a 10-valued and 2 continuous codes the discriminator learns to read
+                 (Chen et al. 2016's MNIST setting).
   dcgan_fashion  dcgan on Fashion-MNIST.
 Reference commands and the figures they reached are in docs/results.md.
 """
@@ -110,9 +111,13 @@ def sngan(c):
 
 def infogan(c):
   """python experiments/gan.py --config=experiments/configs/gan.py:infogan --workdir=runs/infogan
-  The dcgan run with PyTorch's initialisers, plus InfoGAN's 10-valued code (docs/results.md)."""
+  The dcgan run with PyTorch's initialisers and the paper's MNIST latents and learning rates: 62
+  noise dimensions, a 10-valued code and 2 continuous ones, the generator at 1e-3. Reached FID
+  13.19, precision 0.570, recall 0.423, code accuracy 0.730 (29 min of training on a 2-core Zen 4;
+  docs/results.md). The code alone at the dcgan learning rate reached code accuracy 0.41."""
   dcgan(c)
-  c.model.update(name="infogan", init="torch")
+  c.model.update(name="infogan", init="torch", latent_dim=62, continuous_codes=2)
+  c.train.gen_lr = 1e-3  # Chen et al. 2016's MNIST setting; the discriminator keeps 2e-4
 
 
 def dcgan_fashion(c):
