@@ -114,8 +114,8 @@ def infogan(c):
   The dcgan run with PyTorch's initialisers and the paper's MNIST latents and learning rates: 62
   noise dimensions, a 10-valued code and 2 continuous ones, the generator at 1e-3. Reached FID
   13.19, precision 0.570, recall 0.423, code accuracy 0.730 (29 min of training on a 2-core Zen 4);
-  over seeds 0-2, FID 13.26 +- 1.39, code accuracy 0.61 +- 0.11 (docs/results.md). The code alone at the dcgan learning rates
-  reached code accuracy 0.41."""
+  over seeds 0-2, FID 13.26 +- 1.39, code accuracy 0.61 +- 0.11 (docs/results.md). The code
+  alone at the dcgan learning rates reached code accuracy 0.41."""
   dcgan(c)
   c.model.update(name="infogan", init="torch", latent_dim=62, continuous_codes=2)
   c.train.gen_lr = 1e-3  # Chen et al. 2016's MNIST setting; the discriminator keeps 2e-4
