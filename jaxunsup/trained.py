@@ -18,6 +18,7 @@ from jaxunsup.chunked import map_in_chunks
 from jaxunsup.configs import runs
 from jaxunsup.data.specs import InputSpec
 from jaxunsup.errors import UsageError
+from jaxunsup.objectives import gan as gan_objectives
 from jaxunsup.objectives import registry
 from jaxunsup.train import checkpoint
 from jaxunsup.train import workdir as workdir_lib
@@ -156,8 +157,7 @@ class GAN(Model):
     if not self.continuous_codes:
       return labels
     key = jax.random.fold_in(jax.random.key(seed), 1)  # not the latents' key
-    codes = jax.random.uniform(key, (num, self.continuous_codes), minval=-1.0, maxval=1.0)
-    return self.with_codes(labels, np.asarray(codes))
+    return np.asarray(gan_objectives.with_continuous_codes(labels, key, self.continuous_codes))
 
   def sample(self, num: int, seed: int = 0, labels: Optional[np.ndarray] = None, ema: bool = False,
              truncation: Optional[float] = None) -> np.ndarray:

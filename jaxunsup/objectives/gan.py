@@ -83,15 +83,20 @@ def generate(state: GANState, variables: dict, z_BxD: jnp.ndarray, labels_B: Opt
   return fake, updates.get("batch_stats", variables["batch_stats"])
 
 
+def with_continuous_codes(category_B: jnp.ndarray, key: jax.Array, continuous: int) -> jnp.ndarray:
+  """InfoGAN's labels (B, 1 + continuous) floats: the category, then codes drawn from U(-1, 1)."""
+  codes = jax.random.uniform(key, (category_B.shape[0], continuous), minval=-1.0, maxval=1.0)
+  return jnp.concatenate([jnp.asarray(category_B)[:, None].astype(jnp.float32), codes], -1)
+
+
 def _draw(rng: jax.Array, batch: int, latent_dim: int, num_classes: int, continuous: int = 0) -> tuple:
   """Latent codes and (for conditional models) uniformly drawn class labels; with `continuous`
-  codes (InfoGAN), labels (B, 1 + continuous): the category as a float, then U(-1, 1) codes."""
+  codes, InfoGAN's labels (`with_continuous_codes`)."""
   z_key, y_key = jax.random.split(rng)
   z = jax.random.normal(z_key, (batch, latent_dim))
   labels = jax.random.randint(y_key, (batch,), 0, num_classes) if num_classes else None
   if continuous:
-    codes = jax.random.uniform(jax.random.fold_in(y_key, 1), (batch, continuous), minval=-1.0, maxval=1.0)
-    labels = jnp.concatenate([labels[:, None].astype(jnp.float32), codes], -1)
+    labels = with_continuous_codes(labels, jax.random.fold_in(y_key, 1), continuous)
   return z, labels
 
 
