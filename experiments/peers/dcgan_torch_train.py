@@ -5,6 +5,7 @@ python experiments/peers/dcgan_torch_train.py --seconds=1605 --out=runs/dcgan_to
 python experiments/score_samples.py --samples=runs/dcgan_torch/samples.npy
 
 With --steps=7000 it stops at the dcgan run's step count instead: the two compared per step.
+With --gen_lr=1e-3 the generator learns at InfoGAN's MNIST rate, as `--config.train.gen_lr=1e-3` does.
 
 Same networks (sub-pixel generator), loss, optimiser, batch and data as the `dcgan` variant;
 PyTorch's own initialisers and a torch.randperm shuffle per epoch. A timed benchmark: a killed
@@ -32,6 +33,7 @@ _STEPS = flags.DEFINE_integer("steps", 0, "Stop after this many steps if the tim
 _OUT = flags.DEFINE_string("out", None, "New folder for samples.npy and summary.json.")
 _SEED = flags.DEFINE_integer("seed", 0, "torch.manual_seed.")
 _NUM = flags.DEFINE_integer("num_samples", 10000, "Samples to write.")
+_GEN_LR = flags.DEFINE_float("gen_lr", 2e-4, "The generator's Adam learning rate; the discriminator's stays 2e-4.")
 flags.mark_flags_as_required(["out"])
 
 BATCH, LATENT, LR, BETAS = 128, 64, 2e-4, (0.5, 0.999)  # configs/gan.py: dcgan
@@ -44,6 +46,8 @@ def main(argv):
     raise UsageError(f"{_OUT.value} exists; give a new --out")
   if not _SECONDS.value > 0:
     raise UsageError(f"--seconds must be positive, got {_SECONDS.value}")
+  if not _GEN_LR.value > 0:
+    raise UsageError(f"--gen_lr must be positive, got {_GEN_LR.value}")
   if _STEPS.value < 0:
     raise UsageError(f"--steps must be >= 0, got {_STEPS.value}")
   torch.manual_seed(_SEED.value)
@@ -51,7 +55,7 @@ def main(argv):
   images = data_lib.load("mnist", "train")["image"]
   real_all = torch.from_numpy(images.transpose(0, 3, 1, 2).astype(np.float32) / 127.5 - 1.0)
   gen, disc = Generator(LATENT), Discriminator()
-  opt_g = torch.optim.Adam(gen.parameters(), LR, betas=BETAS)
+  opt_g = torch.optim.Adam(gen.parameters(), _GEN_LR.value, betas=BETAS)
   opt_d = torch.optim.Adam(disc.parameters(), LR, betas=BETAS)
   steps, start, order, first = 0, time.perf_counter(), torch.randperm(len(real_all)), 0
   while time.perf_counter() - start < _SECONDS.value and (not _STEPS.value or steps < _STEPS.value):
@@ -69,7 +73,7 @@ def main(argv):
   files.make_dirs(_OUT.value)
   files.save_npy(os.path.join(_OUT.value, "samples.npy"), samples)
   summary = {"steps": steps, "train_seconds": round(seconds, 1), "torch": torch.__version__,
-             "threads": torch.get_num_threads(), "examples": steps * BATCH}
+             "threads": torch.get_num_threads(), "examples": steps * BATCH, "gen_lr": _GEN_LR.value}
   files.write_json(os.path.join(_OUT.value, "summary.json"), summary)
   print(json.dumps(summary))
 
